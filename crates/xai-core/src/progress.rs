@@ -1,0 +1,113 @@
+//! Progress display: indicatif bars on a terminal; on a pipe or in CI, one plain log line
+//! per epoch so logs stay readable.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The process-wide bar container; logging is routed through it (see `cli::init_logging`).
+pub fn multi() -> &'static MultiProgress {
+    static MULTI: OnceLock<MultiProgress> = OnceLock::new();
+    MULTI.get_or_init(|| {
+        let m = MultiProgress::new();
+        if !interactive() {
+            m.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        m
+    })
+}
+
+/// True when bars can be drawn (stderr is a terminal).
+pub fn interactive() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A bar over epochs; [`EpochBar::done`] reports each finished epoch.
+pub struct EpochBar {
+    bar: ProgressBar,
+    label: String,
+    total: usize,
+    started: Instant,
+}
+
+impl EpochBar {
+    pub fn new(label: &str, total: usize) -> Self {
+        let bar = multi().add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] epoch {pos}/{len} {msg} ({elapsed}, eta {eta})")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        Self { bar, label: label.to_string(), total, started: Instant::now() }
+    }
+
+    /// Marks `epoch` (1-based) done with its metrics; off a terminal this logs one line.
+    pub fn done(&self, epoch: usize, metrics: &[(&str, f64)]) {
+        let msg = metrics.iter().map(|(k, v)| format!("{k}={}", fmt_metric(*v))).collect::<Vec<_>>().join(" ");
+        self.bar.set_position(epoch as u64);
+        self.bar.set_message(msg.clone());
+        if !interactive() {
+            log::info!(
+                "{} epoch {epoch}/{} {msg} ({:.1}s)",
+                self.label,
+                self.total,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+        multi().remove(&self.bar);
+    }
+}
+
+/// A bar over the steps of one epoch showing the running loss and the rate.
+pub struct StepBar {
+    bar: ProgressBar,
+}
+
+impl StepBar {
+    pub fn new(total: usize) -> Self {
+        let bar = multi().add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} {per_sec}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix("step");
+        Self { bar }
+    }
+
+    pub fn step(&self, loss: f64) {
+        self.bar.inc(1);
+        self.bar.set_message(format!("loss={}", fmt_metric(loss)));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+        multi().remove(&self.bar);
+    }
+}
+
+/// A bar for any counted work (downloads use byte bars of their own).
+pub fn counter(label: &str, total: u64) -> ProgressBar {
+    let bar = multi().add(ProgressBar::new(total));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+fn fmt_metric(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e5) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}

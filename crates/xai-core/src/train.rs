@@ -1,0 +1,231 @@
+//! Training helpers that methods compose or skip: shuffled mini-batches, an epoch loop
+//! with evaluation, early stopping with best-weights restore, finite-loss checks.
+
+use crate::checkpoint::{restore, snapshot};
+use crate::progress::EpochBar;
+use crate::{Error, Result};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+/// Index batches over `n` examples: a random permutation per call when shuffled.
+/// Indices live on `device`, so gathering a batch never leaves the device.
+pub fn batch_indices(n: i64, batch_size: i64, shuffle: bool, rng: &mut impl Rng, device: Device) -> Vec<Tensor> {
+    assert!(batch_size > 0, "batch_size must be positive");
+    let mut order: Vec<i64> = (0..n).collect();
+    if shuffle {
+        order.shuffle(rng);
+    }
+    let all = Tensor::from_slice(&order).to(device);
+    (0..n)
+        .step_by(batch_size as usize)
+        .map(|start| all.narrow(0, start, batch_size.min(n - start)))
+        .collect()
+}
+
+/// Mini-batches of several aligned tensors (inputs, labels, masks…) along dimension 0.
+pub fn batches(
+    tensors: &[&Tensor],
+    batch_size: i64,
+    shuffle: bool,
+    rng: &mut impl Rng,
+) -> Result<impl Iterator<Item = Vec<Tensor>>> {
+    let first = tensors.first().ok_or_else(|| Error::invalid("batches", "no tensors given"))?;
+    let n = first.size().first().copied().unwrap_or(0);
+    if let Some(bad) = tensors.iter().find(|t| t.size().first().copied() != Some(n)) {
+        return Err(Error::invalid(
+            "batches",
+            format!("tensors disagree on the number of examples: {n} vs {:?}", bad.size()),
+        ));
+    }
+    if batch_size <= 0 {
+        return Err(Error::invalid("batch_size", format!("{batch_size}; must be positive")));
+    }
+    let owned: Vec<Tensor> = tensors.iter().map(|t| t.shallow_clone()).collect();
+    let idx = batch_indices(n, batch_size, shuffle, rng, first.device());
+    Ok(idx.into_iter().map(move |i| owned.iter().map(|t| t.index_select(0, &i)).collect()))
+}
+
+/// Fails with a message naming `what` when `value` is NaN or infinite. Called on losses
+/// so a diverged run stops with an explanation instead of training on garbage.
+pub fn ensure_finite(value: f64, what: impl FnOnce() -> String) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::NonFinite(format!(
+            "{} is {value}; lower the learning rate or check the inputs",
+            what()
+        )))
+    }
+}
+
+/// What early stopping decided after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Improved,
+    NoImprovement,
+    Stop,
+}
+
+/// Early stopping on a validation loss (lower is better) with best-weights snapshots.
+pub struct EarlyStopping {
+    patience: usize,
+    min_delta: f64,
+    best: f64,
+    best_epoch: usize,
+    bad_epochs: usize,
+    best_weights: Option<Vec<(String, Tensor)>>,
+}
+
+impl EarlyStopping {
+    /// `patience`: epochs without an improvement of more than `min_delta` before stopping.
+    pub fn new(patience: usize, min_delta: f64) -> Self {
+        Self { patience, min_delta, best: f64::INFINITY, best_epoch: 0, bad_epochs: 0, best_weights: None }
+    }
+
+    /// Records epoch `epoch`'s validation loss, snapshotting `vs` when it is the best so far.
+    pub fn update(&mut self, epoch: usize, val_loss: f64, vs: &VarStore) -> Decision {
+        if val_loss < self.best - self.min_delta {
+            self.best = val_loss;
+            self.best_epoch = epoch;
+            self.bad_epochs = 0;
+            self.best_weights = Some(snapshot(vs));
+            Decision::Improved
+        } else {
+            self.bad_epochs += 1;
+            if self.bad_epochs >= self.patience {
+                Decision::Stop
+            } else {
+                Decision::NoImprovement
+            }
+        }
+    }
+
+    pub fn best(&self) -> f64 {
+        self.best
+    }
+
+    pub fn best_epoch(&self) -> usize {
+        self.best_epoch
+    }
+
+    /// Copies the best weights seen back into `vs` (no-op before the first update).
+    pub fn restore_best(&self, vs: &mut VarStore) -> Result<()> {
+        match &self.best_weights {
+            Some(w) => restore(vs, w),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Per-epoch numbers a training loop reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub seconds: f64,
+    /// Extra named metrics from the evaluation (accuracy…).
+    #[serde(skip)]
+    pub extra: Vec<(String, f64)>,
+}
+
+/// Settings of [`fit`].
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub label: String,
+    pub epochs: usize,
+    /// `Some(p)`: stop after `p` epochs without validation improvement and restore the
+    /// best weights. `None`: run all epochs and keep the last weights.
+    pub patience: Option<usize>,
+}
+
+/// The shared epoch loop: `train_epoch(epoch)` returns the mean training loss,
+/// `evaluate()` the validation loss plus extra metrics. Every loss is checked for being
+/// finite, progress is shown, and `on_epoch` sees each record (to append to a CSV).
+pub fn fit(
+    opts: &FitOptions,
+    vs: &mut VarStore,
+    mut train_epoch: impl FnMut(usize) -> Result<f64>,
+    mut evaluate: impl FnMut() -> Result<(f64, Vec<(String, f64)>)>,
+    mut on_epoch: impl FnMut(&EpochRecord) -> Result<()>,
+) -> Result<Vec<EpochRecord>> {
+    let bar = EpochBar::new(&opts.label, opts.epochs);
+    let mut stopper = opts.patience.map(|p| EarlyStopping::new(p, 0.0));
+    let mut history = Vec::with_capacity(opts.epochs);
+    for epoch in 1..=opts.epochs {
+        let t = std::time::Instant::now();
+        let train_loss = ensure_finite(train_epoch(epoch)?, || format!("{} training loss at epoch {epoch}", opts.label))?;
+        let (val_loss, extra) = evaluate()?;
+        let val_loss = ensure_finite(val_loss, || format!("{} validation loss at epoch {epoch}", opts.label))?;
+        let record = EpochRecord { epoch, train_loss, val_loss, seconds: t.elapsed().as_secs_f64(), extra };
+        let mut shown: Vec<(&str, f64)> = vec![("train_loss", train_loss), ("val_loss", val_loss)];
+        shown.extend(record.extra.iter().map(|(k, v)| (k.as_str(), *v)));
+        bar.done(epoch, &shown);
+        on_epoch(&record)?;
+        history.push(record);
+        if let Some(s) = stopper.as_mut() {
+            if s.update(epoch, val_loss, vs) == Decision::Stop {
+                log::info!("{}: early stop at epoch {epoch}, best epoch {}", opts.label, s.best_epoch());
+                break;
+            }
+        }
+    }
+    bar.finish();
+    if let Some(s) = &stopper {
+        s.restore_best(vs)?;
+    }
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn batches_cover_every_example_once() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let x = Tensor::arange(10, (tch::Kind::Int64, Device::Cpu));
+        let y = &x * 2;
+        let mut seen = vec![];
+        for b in batches(&[&x, &y], 4, true, &mut rng).unwrap() {
+            assert!(b[1].equal(&(&b[0] * 2)), "inputs and labels stay aligned");
+            seen.extend(Vec::<i64>::try_from(&b[0]).unwrap());
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        assert_ne!(seen, (0..10).collect::<Vec<_>>(), "shuffled");
+        let bad = Tensor::zeros([3], (tch::Kind::Float, Device::Cpu));
+        assert!(batches(&[&x, &bad], 4, false, &mut rng).is_err());
+    }
+
+    #[test]
+    fn early_stopping_restores_best_weights() {
+        let mut vs = VarStore::new(Device::Cpu);
+        let w = vs.root().zeros("w", &[2]);
+        let mut es = EarlyStopping::new(2, 0.0);
+        let losses = [1.0, 0.5, 0.7, 0.8, 0.9];
+        let mut stopped_at = 0;
+        for (i, l) in losses.iter().enumerate() {
+            let _ = tch::no_grad(|| w.shallow_clone().fill_(i as f64));
+            if es.update(i + 1, *l, &vs) == Decision::Stop {
+                stopped_at = i + 1;
+                break;
+            }
+        }
+        assert_eq!(stopped_at, 4);
+        assert_eq!(es.best_epoch(), 2);
+        es.restore_best(&mut vs).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&w).unwrap(), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn non_finite_loss_is_an_error() {
+        let e = ensure_finite(f64::NAN, || "loss at step 3".into()).unwrap_err().to_string();
+        assert!(e.contains("loss at step 3") && e.contains("NaN"), "{e}");
+        assert_eq!(ensure_finite(1.5, || unreachable!()).unwrap(), 1.5);
+    }
+}

@@ -1,0 +1,48 @@
+# xai-rs tasks. `just --list` shows them all.
+# Every recipe first makes sure libtorch is available (scripts/setup-libtorch).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Mirror of the datasets used by `test` when present (CI, offline machines).
+mirror := env_var_or_default("XAI_DATA_MIRROR", "../shared/datasets")
+
+default:
+    @just --list
+
+# Install libtorch (torch==2.13.0 wheel, cached per user) unless LIBTORCH/LIBTORCH_USE_PYTORCH is set.
+setup:
+    scripts/setup-libtorch
+
+# Build every crate (debug profile with optimised dependencies).
+build: setup
+    cargo build --workspace --all-targets
+
+# Fetch datasets (all, or the ones named) into datasets/, verifying sha256.
+fetch-data *NAMES: setup
+    scripts/fetch-data {{NAMES}}
+
+# Run the whole test suite (uses the local mirror of the datasets when it exists).
+test: setup
+    if [ -d "{{mirror}}" ]; then scripts/fetch-data --mirror "{{mirror}}"; else scripts/fetch-data; fi
+    cargo test --workspace --no-fail-fast
+
+# Run the demo: the core MNIST + Integrated Gradients example, then every method crate's smoke configs.
+demo: setup
+    scripts/demo
+
+# Throughput and peak memory of the core's hot paths (and of each method crate's bench binary).
+bench: setup
+    scripts/bench
+
+# Run every paper-scale experiment of one method crate (configs/METHOD/*.toml, smoke configs excluded).
+reproduce METHOD: setup
+    scripts/reproduce {{METHOD}}
+
+# Run every paper-scale experiment of every method crate.
+reproduce-all: setup
+    for m in $(ls configs); do [ -d "crates/$m" ] && scripts/reproduce "$m"; done; true
+
+# Formatting and lints as CI wants them.
+lint: setup
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
