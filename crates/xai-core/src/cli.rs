@@ -39,10 +39,7 @@ pub fn init_logging() {
         .format_timestamp_secs()
         .build();
     let level = logger.filter();
-    if indicatif_log_bridge::LogWrapper::new(crate::progress::multi().clone(), logger)
-        .try_init()
-        .is_ok()
-    {
+    if indicatif_log_bridge::LogWrapper::new(crate::progress::multi().clone(), logger).try_init().is_ok() {
         log::set_max_level(level);
     }
 }

@@ -35,27 +35,28 @@ pub fn to_toml<T: Serialize>(value: &T, source: &str) -> Result<String> {
 /// Reads `path`, applies `overrides` (`a.b=value`, value parsed as TOML, else taken as a
 /// string) and deserialises into `T`.
 pub fn load<T: DeserializeOwned>(path: &Path, overrides: &[String]) -> Result<Loaded<T>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-        file: path.display().to_string(),
-        message: format!("cannot read: {e}"),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config { file: path.display().to_string(), message: format!("cannot read: {e}") })?;
     parse(&text, &path.display().to_string(), overrides)
 }
 
 /// Like [`load`] for text already in memory; `source` names it in errors.
 pub fn parse<T: DeserializeOwned>(text: &str, source: &str, overrides: &[String]) -> Result<Loaded<T>> {
     let err = |message: String| Error::Config { file: source.to_string(), message };
-    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
+    let mut table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| err(e.to_string().trim_end().to_string()))?;
     for spec in overrides {
         apply_override(&mut table, spec).map_err(err)?;
     }
     let value = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
+        // toml appends "in `key`" itself; we already lead with the path.
+        let inner: String =
+            e.into_inner().to_string().lines().filter(|l| !l.starts_with("in `")).collect::<Vec<_>>().join("\n");
         if path == "." || path.is_empty() {
-            err(inner.to_string().trim_end().to_string())
+            err(inner.trim_end().to_string())
         } else {
-            err(format!("{path}: {}", inner.to_string().trim_end()))
+            err(format!("{path}: {}", inner.trim_end()))
         }
     })?;
     Ok(Loaded { value, source: source.to_string() })
@@ -63,9 +64,8 @@ pub fn parse<T: DeserializeOwned>(text: &str, source: &str, overrides: &[String]
 
 /// Sets `a.b.c=value` in `table`, creating intermediate tables.
 pub fn apply_override(table: &mut toml::Table, spec: &str) -> std::result::Result<(), String> {
-    let (key, raw) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("override `{spec}` is not of the form key.path=value"))?;
+    let (key, raw) =
+        spec.split_once('=').ok_or_else(|| format!("override `{spec}` is not of the form key.path=value"))?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(|k| k.trim().is_empty()) {
         return Err(format!("override `{spec}` has an empty key"));

@@ -14,7 +14,9 @@ pub enum DeviceChoice {
     /// CUDA when a GPU is visible, else CPU.
     #[default]
     Auto,
+    /// The CPU, with --threads intra-op threads.
     Cpu,
+    /// The first CUDA GPU; an error when none is usable.
     Cuda,
 }
 

@@ -19,11 +19,7 @@ pub enum Error {
 
     /// A data file that is missing, truncated or malformed; `hint` says how to get a good one.
     #[error("{}: {message}{}", path.display(), hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
-    Data {
-        path: PathBuf,
-        message: String,
-        hint: Option<String>,
-    },
+    Data { path: PathBuf, message: String, hint: Option<String> },
 
     #[error("checkpoint {}: {message}", path.display())]
     Checkpoint { path: PathBuf, message: String },

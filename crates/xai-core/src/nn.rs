@@ -57,15 +57,7 @@ pub fn mnist_cnn(p: nn::Path) -> impl Module {
     let fc1 = linear(&p / "fc1", 9216, 128);
     let fc2 = linear(&p / "fc2", 128, 10);
     nn::func(move |x| {
-        x.apply(&conv1)
-            .relu()
-            .apply(&conv2)
-            .relu()
-            .max_pool2d_default(2)
-            .flatten(1, -1)
-            .apply(&fc1)
-            .relu()
-            .apply(&fc2)
+        x.apply(&conv1).relu().apply(&conv2).relu().max_pool2d_default(2).flatten(1, -1).apply(&fc1).relu().apply(&fc2)
     })
 }
 

@@ -111,7 +111,8 @@ fn fmt(v: Option<f64>, std: Option<f64>) -> String {
 
 /// The table as Markdown.
 pub fn markdown(title: &str, rows: &[Row]) -> String {
-    let mut s = format!("## {title}\n\n| metric | ours | paper | check | status | note |\n|---|---:|---:|---|---|---|\n");
+    let mut s =
+        format!("## {title}\n\n| metric | ours | paper | check | status | note |\n|---|---:|---:|---|---|---|\n");
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
@@ -166,7 +167,10 @@ mod tests {
             Row::new("time", 3.0, Check::Report),
             Row::new("nan", f64::NAN, Check::Report),
         ];
-        assert_eq!(rows.iter().map(Row::passed).collect::<Vec<_>>(), vec![Some(true), Some(true), Some(false), None, Some(false)]);
+        assert_eq!(
+            rows.iter().map(Row::passed).collect::<Vec<_>>(),
+            vec![Some(true), Some(true), Some(false), None, Some(false)]
+        );
         assert!(!all_passed(&rows));
         let dir = tempfile::tempdir().unwrap();
         let md = write(dir.path(), "T", &rows).unwrap();

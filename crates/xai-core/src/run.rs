@@ -62,10 +62,7 @@ impl RunDir {
     ) -> Result<Self> {
         let stamp = chrono::Local::now();
         let id = unique_suffix();
-        let root = runs_root
-            .join(crate_name)
-            .join(experiment)
-            .join(format!("{}-{id}", stamp.format("%Y%m%d-%H%M%S")));
+        let root = runs_root.join(crate_name).join(experiment).join(format!("{}-{id}", stamp.format("%Y%m%d-%H%M%S")));
         create_dir_all(&root)?;
         create_dir_all(&root.join("figures"))?;
         create_dir_all(&root.join("checkpoints"))?;
@@ -189,9 +186,7 @@ impl CsvLog {
     }
 
     pub fn log<T: Serialize>(&mut self, row: &T) -> Result<()> {
-        self.writer
-            .serialize(row)
-            .map_err(|e| Error::Other(format!("{}: {e}", self.path.display())))?;
+        self.writer.serialize(row).map_err(|e| Error::Other(format!("{}: {e}", self.path.display())))?;
         self.writer.flush().map_err(|e| Error::io(&self.path, e))
     }
 }
@@ -215,10 +210,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{:04x}", (nanos ^ std::process::id().rotate_left(16)) & 0xffff)
 }
 
@@ -256,7 +249,8 @@ mod tests {
         assert!(root.starts_with(tmp.path().join("core/unit")));
         assert!(root.join("figures").is_dir() && root.join("checkpoints").is_dir());
         assert_eq!(std::fs::read_to_string(root.join("config.toml")).unwrap(), "a = 1\n");
-        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
         assert_eq!(info["status"], "running");
         assert_eq!(info["seed"], 7);
         run.stage("s", |r| {
@@ -271,7 +265,8 @@ mod tests {
         .unwrap();
         run.write_results(&serde_json::json!({"acc": 0.9})).unwrap();
         run.finish().unwrap();
-        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
         assert_eq!(info["status"], "finished");
         assert_eq!(info["stages"][0]["name"], "s");
         assert_eq!(std::fs::read_to_string(root.join("metrics.csv")).unwrap(), "epoch,loss\n1,0.5\n");
@@ -284,7 +279,8 @@ mod tests {
             let run = RunDir::create(tmp.path(), "core", "unit", "", 1, tch::Device::Cpu).unwrap();
             run.path().to_path_buf()
         };
-        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
         assert_eq!(info["status"], "failed");
     }
 

@@ -18,10 +18,7 @@ pub fn batch_indices(n: i64, batch_size: i64, shuffle: bool, rng: &mut impl Rng,
         order.shuffle(rng);
     }
     let all = Tensor::from_slice(&order).to(device);
-    (0..n)
-        .step_by(batch_size as usize)
-        .map(|start| all.narrow(0, start, batch_size.min(n - start)))
-        .collect()
+    (0..n).step_by(batch_size as usize).map(|start| all.narrow(0, start, batch_size.min(n - start))).collect()
 }
 
 /// Mini-batches of several aligned tensors (inputs, labels, masks…) along dimension 0.
@@ -53,10 +50,7 @@ pub fn ensure_finite(value: f64, what: impl FnOnce() -> String) -> Result<f64> {
     if value.is_finite() {
         Ok(value)
     } else {
-        Err(Error::NonFinite(format!(
-            "{} is {value}; lower the learning rate or check the inputs",
-            what()
-        )))
+        Err(Error::NonFinite(format!("{} is {value}; lower the learning rate or check the inputs", what())))
     }
 }
 
@@ -156,7 +150,8 @@ pub fn fit(
     let mut history = Vec::with_capacity(opts.epochs);
     for epoch in 1..=opts.epochs {
         let t = std::time::Instant::now();
-        let train_loss = ensure_finite(train_epoch(epoch)?, || format!("{} training loss at epoch {epoch}", opts.label))?;
+        let train_loss =
+            ensure_finite(train_epoch(epoch)?, || format!("{} training loss at epoch {epoch}", opts.label))?;
         let (val_loss, extra) = evaluate()?;
         let val_loss = ensure_finite(val_loss, || format!("{} validation loss at epoch {epoch}", opts.label))?;
         let record = EpochRecord { epoch, train_loss, val_loss, seconds: t.elapsed().as_secs_f64(), extra };

@@ -67,7 +67,8 @@ fn each_method_equals_its_closed_form_on_a_linear_model() {
     let base = Tensor::from_slice(&[0.5f32, -0.5, 1.0]).view([1, 3]);
     let ig = IntegratedGradients::new(7).with_baseline(base.shallow_clone()).attribute(&f, &x, &t).unwrap();
     assert!(close(&ig, &((&x - &base) * &w1), 1e-5));
-    let ig0 = IntegratedGradients { rule: Rule::Midpoint, ..IntegratedGradients::new(3) }.attribute(&f, &x, &t).unwrap();
+    let ig0 =
+        IntegratedGradients { rule: Rule::Midpoint, ..IntegratedGradients::new(3) }.attribute(&f, &x, &t).unwrap();
     assert!(close(&ig0, &(&x * &w1), 1e-5));
 
     // With one reference and no noise the path average is exact for a linear model.

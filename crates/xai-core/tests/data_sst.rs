@@ -73,7 +73,9 @@ fn check_bias(orig: &Example, out: &Example, spec: &sst::BiasSpec) {
         None => assert_eq!(orig, out),
         Some(p) => {
             let want = if orig.label == POSITIVE { spec.positive } else { spec.negative };
-            let pair: Vec<usize> = (0..out.tokens.len()).filter(|&i| out.tokens[i] == spec.positive || out.tokens[i] == spec.negative).collect();
+            let pair: Vec<usize> = (0..out.tokens.len())
+                .filter(|&i| out.tokens[i] == spec.positive || out.tokens[i] == spec.negative)
+                .collect();
             assert_eq!(pair, [p], "{orig:?} -> {out:?}");
             assert_eq!(out.tokens[p], want);
             assert_eq!(out.tokens.len(), orig.tokens.len());

@@ -34,10 +34,9 @@ pub fn select_target(out: &Tensor, target: &Target) -> Result<Tensor> {
             format!("the model returns shape {size:?}; give Target::Index or Target::PerExample"),
         )),
         (Target::Index(i), 2) if (0..size[1]).contains(i) => Ok(out.select(1, *i)),
-        (Target::Index(i), _) => Err(Error::invalid(
-            "attribution target",
-            format!("class {i} is out of range for model output {size:?}"),
-        )),
+        (Target::Index(i), _) => {
+            Err(Error::invalid("attribution target", format!("class {i} is out of range for model output {size:?}")))
+        }
         (Target::PerExample(t), 2) if t.size() == [size[0]] => Ok(out.gather(1, &t.unsqueeze(1), false).squeeze_dim(1)),
         (Target::PerExample(t), _) => Err(Error::invalid(
             "attribution target",
@@ -48,7 +47,12 @@ pub fn select_target(out: &Tensor, target: &Target) -> Result<Tensor> {
 
 /// ∂ score / ∂ x for each example, with the scores. With `create_graph` the gradient is
 /// itself differentiable (input-gradient penalties such as RRR need that).
-pub fn gradient(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, target: &Target, create_graph: bool) -> Result<(Tensor, Tensor)> {
+pub fn gradient(
+    f: &dyn Fn(&Tensor) -> Tensor,
+    x: &Tensor,
+    target: &Target,
+    create_graph: bool,
+) -> Result<(Tensor, Tensor)> {
     let x = if create_graph { x.shallow_clone() } else { x.detach() };
     let x = if x.requires_grad() { x } else { x.set_requires_grad(true) };
     let scores = select_target(&f(&x), target)?;

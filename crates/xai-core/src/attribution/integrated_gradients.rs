@@ -69,7 +69,8 @@ impl Attribution for IntegratedGradients {
         // whole steps so one forward pass covers many points.
         let steps_per_chunk = (self.internal_batch_size / b.max(1)).max(1);
         let mut total = x.zeros_like();
-        for (a_chunk, w_chunk) in alphas.chunks(steps_per_chunk as usize).zip(weights.chunks(steps_per_chunk as usize)) {
+        for (a_chunk, w_chunk) in alphas.chunks(steps_per_chunk as usize).zip(weights.chunks(steps_per_chunk as usize))
+        {
             let k = a_chunk.len() as i64;
             let mut bshape = vec![k];
             bshape.extend(std::iter::repeat(1).take(x.dim()));

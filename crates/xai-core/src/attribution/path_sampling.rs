@@ -27,7 +27,10 @@ fn path_sample_attribution(
     }
     let opts = (Kind::Int64, x.device());
     // Rows ordered [sample, example]; libtorch's seeded generator draws every random number.
-    let xs = x.unsqueeze(0).expand([n_samples].iter().chain(x.size().iter()).copied().collect::<Vec<_>>(), false).flatten(0, 1);
+    let xs = x
+        .unsqueeze(0)
+        .expand([n_samples].iter().chain(x.size().iter()).copied().collect::<Vec<_>>(), false)
+        .flatten(0, 1);
     let xs = if noise_stdev > 0.0 { &xs + xs.randn_like() * noise_stdev } else { xs };
     let idx = Tensor::randint(k, [n_samples * b], opts);
     let refs = references.to_device(x.device()).to_kind(x.kind()).index_select(0, &idx);

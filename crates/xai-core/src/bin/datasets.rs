@@ -49,10 +49,11 @@ enum Cmd {
     Verify { names: Vec<String> },
     /// Shapes, sizes and class counts of a dataset.
     Info { name: String },
-    /// Writes a PNG grid of samples (image data) or prints a few rows (tables).
+    /// Writes a PNG grid of samples (image data; also `dsprites-procedural`) or prints a few
+    /// rows (tables, text, series).
     Show {
         name: String,
-        /// Output PNG (default: `<data dir>/<name>-samples.png`).
+        /// Output PNG (default: `<data dir>/<name>/samples.png`, inside the ignored folder).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Number of samples.
@@ -145,8 +146,11 @@ fn run() -> anyhow::Result<()> {
             print!("{}", preview::info(&root, &name).with_context(|| format!("info {name}"))?);
         }
         Cmd::Show { name, out, n } => {
-            registry.get(&name)?;
-            let out = out.unwrap_or_else(|| root.join(format!("{name}-samples.png")));
+            // `dsprites-procedural` renders generated sprites; it needs no files.
+            if name != "dsprites-procedural" {
+                registry.get(&name)?;
+            }
+            let out = out.unwrap_or_else(|| root.join(&name).join("samples.png"));
             print!("{}", preview::show(&root, &name, n, &out).with_context(|| format!("show {name}"))?);
         }
     }

@@ -16,7 +16,9 @@ use xai_core::{checkpoint, config, data, device};
 const EMBEDDED: &str = include_str!("../../../../configs/core/mnist_ig.toml");
 
 #[derive(Parser)]
-#[command(about = "Train a small MNIST CNN for a few epochs and write Integrated-Gradients saliency grids to a run folder")]
+#[command(
+    about = "Train a small MNIST CNN for a few epochs and write Integrated-Gradients saliency grids to a run folder"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -100,7 +102,10 @@ fn main() -> std::process::ExitCode {
         };
         let c = &cfg.value;
         if c.train.batch_size <= 0 || c.train.epochs == 0 || c.explain.ig_steps < 2 || c.explain.images <= 0 {
-            anyhow::bail!("config {}: batch_size, epochs and explain.images must be positive and ig_steps at least 2", cfg.source);
+            anyhow::bail!(
+                "config {}: batch_size, epochs and explain.images must be positive and ig_steps at least 2",
+                cfg.source
+            );
         }
         device::set_threads(cli.common.threads);
         let dev = cli.common.device.resolve()?;
@@ -111,7 +116,12 @@ fn main() -> std::process::ExitCode {
         let y_train = subset(&mnist.train_labels, c.data.train_subset).to_device(dev);
         let x_test = subset(&mnist.test_images, c.data.test_subset).to_device(dev);
         let y_test = subset(&mnist.test_labels, c.data.test_subset).to_device(dev);
-        log::info!("MNIST: {} training, {} test digits on {}", x_train.size()[0], x_test.size()[0], device::describe(dev));
+        log::info!(
+            "MNIST: {} training, {} test digits on {}",
+            x_train.size()[0],
+            x_test.size()[0],
+            device::describe(dev)
+        );
 
         let mut run = RunDir::create(&cli.common.runs_dir, "core", &c.experiment, &cfg.resolved_toml()?, c.seed, dev)?;
         let mut vs = nn::VarStore::new(dev);
@@ -130,7 +140,8 @@ fn main() -> std::process::ExitCode {
                     let n_batches = (x_train.size()[0] + c.train.batch_size - 1) / c.train.batch_size;
                     let bar = xai_core::progress::StepBar::new(n_batches as usize);
                     let mut total = 0.0;
-                    for (i, b) in train::batches(&[&x_train, &y_train], c.train.batch_size, true, &mut rng)?.enumerate() {
+                    for (i, b) in train::batches(&[&x_train, &y_train], c.train.batch_size, true, &mut rng)?.enumerate()
+                    {
                         let loss = model.forward(&b[0]).cross_entropy_for_logits(&b[1]);
                         opt.backward_step(&loss);
                         let l = train::ensure_finite(loss.double_value(&[]), || format!("training loss at step {i}"))?;
@@ -168,21 +179,37 @@ fn main() -> std::process::ExitCode {
             let y = y_test.narrow(0, 0, n);
             let pred = tch::no_grad(|| model.forward(&x).argmax(-1, false));
             let f = |t: &Tensor| model.forward(t);
-            let attr = IntegratedGradients::new(c.explain.ig_steps).attribute(&f, &x, &Target::PerExample(pred.shallow_clone()))?;
+            let attr = IntegratedGradients::new(c.explain.ig_steps).attribute(
+                &f,
+                &x,
+                &Target::PerExample(pred.shallow_clone()),
+            )?;
             // Signed IG scaled per image so each map uses the whole colour range.
             let a = attr.squeeze_dim(1);
             let scale = a.abs().amax([1, 2], true).clamp_min(1e-12);
             let overlay = figures::heatmap_overlay(&x, &(a / scale), ColorMap::BlueWhiteRed, 0.7)?;
             let preds = Vec::<i64>::try_from(&pred.to_device(tch::Device::Cpu))?;
             let labels = Vec::<i64>::try_from(&y.to_device(tch::Device::Cpu))?;
-            let captions: Vec<String> = preds.iter().zip(&labels).map(|(p, l)| format!("pred {p} (true {l})")).collect();
-            let frames: Vec<[u8; 3]> = preds.iter().zip(&labels).map(|(p, l)| if p == l { [40, 160, 40] } else { [200, 30, 30] }).collect();
+            let captions: Vec<String> =
+                preds.iter().zip(&labels).map(|(p, l)| format!("pred {p} (true {l})")).collect();
+            let frames: Vec<[u8; 3]> =
+                preds.iter().zip(&labels).map(|(p, l)| if p == l { [40, 160, 40] } else { [200, 30, 30] }).collect();
             let grid = |imgs: &Tensor, title: &str, file: &str| {
-                let opts = GridOptions { columns: 8, captions: Some(captions.clone()), frames: Some(frames.clone()), title: Some(title.into()), ..Default::default() };
+                let opts = GridOptions {
+                    columns: 8,
+                    captions: Some(captions.clone()),
+                    frames: Some(frames.clone()),
+                    title: Some(title.into()),
+                    ..Default::default()
+                };
                 figures::save_grid(imgs, &opts, &run.figures_dir().join(file))
             };
             grid(&x.to_device(tch::Device::Cpu), "test digits (green: correct)", "digits.png")?;
-            grid(&overlay.to_device(tch::Device::Cpu), "Integrated Gradients (red +, blue -)", "integrated_gradients.png")?;
+            grid(
+                &overlay.to_device(tch::Device::Cpu),
+                "Integrated Gradients (red +, blue -)",
+                "integrated_gradients.png",
+            )?;
             let chart = LineChart {
                 title: "training loss".into(),
                 x_label: "step".into(),
@@ -201,8 +228,12 @@ fn main() -> std::process::ExitCode {
         .context("explaining test digits")?;
 
         run.write_results(&serde_json::json!({ "test_accuracy": test_acc, "epochs": history.len() }))?;
-        let rows = vec![xai_core::report::Row::new("test accuracy (1 epoch, small CNN)", test_acc, xai_core::report::Check::AtLeast(0.95))
-            .note("sanity check of the core training loop; PyTorch's MNIST example reaches ~0.98 after one full epoch")];
+        let rows = vec![xai_core::report::Row::new(
+            "test accuracy (1 epoch, small CNN)",
+            test_acc,
+            xai_core::report::Check::AtLeast(0.95),
+        )
+        .note("sanity check of the core training loop; PyTorch's MNIST example reaches ~0.98 after one full epoch")];
         println!("{}", xai_core::report::write(run.path(), "core demo", &rows)?);
         let dir = run.finish()?;
         println!("run folder: {}", dir.display());

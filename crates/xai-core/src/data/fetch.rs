@@ -18,8 +18,7 @@ pub const MIRROR_ENV: &str = "XAI_DATA_MIRROR";
 
 /// The mirror to copy from: the flag, else env `XAI_DATA_MIRROR`.
 pub fn mirror_dir(flag: Option<&Path>) -> Option<PathBuf> {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os(MIRROR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+    flag.map(Path::to_path_buf).or_else(|| std::env::var_os(MIRROR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
 }
 
 /// How one registered file looks on disk.
@@ -200,7 +199,9 @@ fn bar(len: u64, label: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let b = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
         b.set_style(style.progress_chars("=> "));
     }
     b.set_message(label.to_string());
@@ -208,7 +209,14 @@ fn bar(len: u64, label: &str) -> ProgressBar {
 }
 
 /// Writes `dest` from `reader` only if the bytes match `f`; returns what was written.
-fn write_verified(dest: &Path, f: &FileEntry, reader: impl Read, len: u64, source: &str, trust: bool) -> Result<Digests> {
+fn write_verified(
+    dest: &Path,
+    f: &FileEntry,
+    reader: impl Read,
+    len: u64,
+    source: &str,
+    trust: bool,
+) -> Result<Digests> {
     let b = bar(len, &f.path);
     let mut digests = None;
     atomic_write_with(dest, |tmp| {
@@ -259,7 +267,8 @@ fn download(dest: &Path, f: &FileEntry, trust: bool) -> Result<Digests> {
     }
     Err(Error::data(
         dest,
-        last_err.unwrap_or_else(|| "no download URL is registered for this file; use --mirror or place it by hand".into()),
+        last_err
+            .unwrap_or_else(|| "no download URL is registered for this file; use --mirror or place it by hand".into()),
     ))
 }
 
@@ -328,7 +337,10 @@ pub fn fetch(root: &Path, d: &DatasetEntry, opts: &FetchOptions) -> Result<Vec<S
     let mirror = opts.mirror.as_ref().map(|m| m.join(&d.name));
     if let Some(m) = &mirror {
         if !m.is_dir() {
-            return Err(Error::data(m, format!("dataset `{}` is not in the mirror; fetch it without --mirror", d.name)));
+            return Err(Error::data(
+                m,
+                format!("dataset `{}` is not in the mirror; fetch it without --mirror", d.name),
+            ));
         }
     }
     for f in &d.files {
@@ -339,7 +351,10 @@ pub fn fetch(root: &Path, d: &DatasetEntry, opts: &FetchOptions) -> Result<Vec<S
         let dest = dir.join(&f.path);
         let current = check_file(&dir, f);
         let members_there = f.members.iter().all(|m| dir.join(m).is_file());
-        if !opts.force && matches!(current, FileStatus::Verified | FileStatus::Unverified) && (from_mirror || members_there) {
+        if !opts.force
+            && matches!(current, FileStatus::Verified | FileStatus::Unverified)
+            && (from_mirror || members_there)
+        {
             log.push(format!("{}/{}: up to date", d.name, f.path));
             continue;
         }
@@ -347,7 +362,8 @@ pub fn fetch(root: &Path, d: &DatasetEntry, opts: &FetchOptions) -> Result<Vec<S
             Some(m) => copy_from_mirror(&m.join(&f.path), &dest, f, opts.trust_unverified)?,
             None => download(&dest, f, opts.trust_unverified)?,
         };
-        let how = if f.has_checksum() { "verified".to_string() } else { format!("UNVERIFIED, sha256 {}", digests.sha256) };
+        let how =
+            if f.has_checksum() { "verified".to_string() } else { format!("UNVERIFIED, sha256 {}", digests.sha256) };
         log.push(format!("{}/{}: fetched, {} bytes, {how}", d.name, f.path, digests.size));
         if f.archive.is_some() && !from_mirror {
             let out = unpack(&dest, f, &dir)?;

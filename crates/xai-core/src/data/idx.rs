@@ -43,7 +43,10 @@ pub fn parse(path: &Path, bytes: &[u8], expect_ndim: usize) -> Result<Idx> {
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     let expected = 0x0800 | expect_ndim as u32;
     if magic != expected {
-        return Err(err(0, format!("IDX magic {magic} (0x{magic:08x}), expected {expected} (ubyte, {expect_ndim} dims)")));
+        return Err(err(
+            0,
+            format!("IDX magic {magic} (0x{magic:08x}), expected {expected} (ubyte, {expect_ndim} dims)"),
+        ));
     }
     let header = 4 + 4 * expect_ndim;
     if bytes.len() < header {
@@ -55,7 +58,10 @@ pub fn parse(path: &Path, bytes: &[u8], expect_ndim: usize) -> Result<Idx> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err(4, format!("dimensions {dims:?} overflow")))?;
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| err(4, format!("dimensions {dims:?} overflow")))?;
     let have = bytes.len() - header;
     if have != n {
         return Err(err(header, format!("dimensions {dims:?} need {n} data bytes, file has {have}")));

@@ -56,7 +56,11 @@ pub fn load_split(root: &Path, train: bool) -> Result<(Tensor, Tensor)> {
         return Err(data_err("mnist", &lpath, format!("{} labels for {n} images", labels.dims[0])));
     }
     if let Some(pos) = labels.data.iter().position(|&l| l > 9) {
-        return Err(data_err("mnist", &lpath, format!("label {} at byte {} is not a digit", labels.data[pos], 8 + pos)));
+        return Err(data_err(
+            "mnist",
+            &lpath,
+            format!("label {} at byte {} is not a digit", labels.data[pos], 8 + pos),
+        ));
     }
     let x = Tensor::from_slice(&images.data).view([n as i64, 1, 28, 28]).to_kind(Kind::Float) / 255.0;
     let y = Tensor::from_slice(&labels.data).to_kind(Kind::Int64);

@@ -5,11 +5,11 @@
 //! from and their checksums. Loaders read the original formats and fail with an error that
 //! names the file, the offset or line, and the command that fetches a good copy.
 
-// pub mod cifar;
-// pub mod color_mnist;
-// pub mod decoy_mnist;
-// pub mod dsprites;
-// pub mod ecg;
+pub mod cifar;
+pub mod color_mnist;
+pub mod decoy_mnist;
+pub mod dsprites;
+pub mod ecg;
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
@@ -17,8 +17,8 @@ pub mod npy;
 pub mod preview;
 pub mod registry;
 pub mod sst;
-// pub mod tabular;
-// pub mod toy_colors;
+pub mod tabular;
+pub mod toy_colors;
 
 use std::path::{Path, PathBuf};
 

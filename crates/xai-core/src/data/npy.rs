@@ -49,23 +49,33 @@ pub fn parse_header(what: &Path, bytes: &[u8]) -> Result<Header> {
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(err(6, format!("unsupported .npy version {v}"))),
     };
-    let end = start.checked_add(len).filter(|&e| e <= bytes.len()).ok_or_else(|| err(start, format!("header of {len} bytes is truncated")))?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| err(start, format!("header of {len} bytes is truncated")))?;
     let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| err(start, "header is not text".into()))?;
     let field = |key: &str| -> Option<&str> {
         let i = text.find(&format!("'{key}'"))?;
         let rest = text[i + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
         Some(rest)
     };
-    let descr = field("descr").and_then(|r| r.strip_prefix('\'')).and_then(|r| r.split('\'').next()).ok_or_else(|| err(start, "no 'descr' in header".into()))?;
+    let descr = field("descr")
+        .and_then(|r| r.strip_prefix('\''))
+        .and_then(|r| r.split('\'').next())
+        .ok_or_else(|| err(start, "no 'descr' in header".into()))?;
     if descr.starts_with('>') {
         return Err(err(start, format!("big-endian dtype {descr} is not supported")));
     }
-    let kind = kind_of(descr).ok_or_else(|| err(start, format!("unsupported dtype {descr} (object arrays need Python's pickle)")))?;
+    let kind = kind_of(descr)
+        .ok_or_else(|| err(start, format!("unsupported dtype {descr} (object arrays need Python's pickle)")))?;
     let fortran = field("fortran_order").ok_or_else(|| err(start, "no 'fortran_order' in header".into()))?;
     if fortran.starts_with("True") {
         return Err(err(start, "Fortran-ordered arrays are not supported".into()));
     }
-    let shape_txt = field("shape").and_then(|r| r.strip_prefix('(')).and_then(|r| r.split(')').next()).ok_or_else(|| err(start, "no 'shape' in header".into()))?;
+    let shape_txt = field("shape")
+        .and_then(|r| r.strip_prefix('('))
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| err(start, "no 'shape' in header".into()))?;
     let shape = shape_txt
         .split(',')
         .map(str::trim)
@@ -84,9 +94,9 @@ fn numel(what: &Path, shape: &[i64]) -> Result<usize> {
         .ok_or_else(|| Error::data(what, format!("shape {shape:?} is too large")))
 }
 
-/// Reads one array from `reader` (positioned at the start of a `.npy` stream) into a new
-/// CPU tensor, reading the data bytes directly into the tensor's storage.
-pub fn read_array(what: &Path, mut reader: impl Read) -> Result<Tensor> {
+/// Reads one array from `reader` (positioned at the start of a `.npy` stream of `limit`
+/// bytes) into a new CPU tensor, reading the data bytes directly into the tensor's storage.
+pub fn read_array(what: &Path, mut reader: impl Read, limit: u64) -> Result<Tensor> {
     let mut head = vec![0u8; 12];
     read_exact(what, &mut reader, &mut head[..10], 0)?;
     let extra = if head[6] >= 2 { 2 } else { 0 };
@@ -110,6 +120,17 @@ pub fn read_array(what: &Path, mut reader: impl Read) -> Result<Tensor> {
     let n = numel(what, &h.shape)?;
     let nbytes = n * h.kind.elt_size_in_bytes();
     // Refuse sizes the stream cannot hold before allocating (fuzzed headers claim terabytes).
+    if (h.data_offset + nbytes) as u64 > limit {
+        return Err(Error::data(
+            what,
+            format!(
+                "at byte {}: shape {:?} needs {nbytes} data bytes, the array holds {}",
+                h.data_offset,
+                h.shape,
+                limit.saturating_sub(h.data_offset as u64)
+            ),
+        ));
+    }
     let t = Tensor::f_empty(h.shape.as_slice(), (h.kind, tch::Device::Cpu))?;
     if nbytes > 0 {
         // SAFETY: `t` is a freshly allocated, contiguous CPU tensor of exactly `nbytes`
@@ -121,7 +142,8 @@ pub fn read_array(what: &Path, mut reader: impl Read) -> Result<Tensor> {
 }
 
 fn read_exact(what: &Path, r: &mut impl Read, buf: &mut [u8], offset: usize) -> Result<()> {
-    r.read_exact(buf).map_err(|e| Error::data(what, format!("truncated at byte {offset} (needed {} more bytes): {e}", buf.len())))
+    r.read_exact(buf)
+        .map_err(|e| Error::data(what, format!("truncated at byte {offset} (needed {} more bytes): {e}", buf.len())))
 }
 
 /// Reads `.npy` bytes already in memory (used by tests and fuzzing).
@@ -130,7 +152,15 @@ pub fn read_npy_bytes(what: &Path, bytes: &[u8]) -> Result<Tensor> {
     let n = numel(what, &h.shape)?;
     let nbytes = n * h.kind.elt_size_in_bytes();
     if bytes.len() - h.data_offset != nbytes {
-        return Err(Error::data(what, format!("at byte {}: shape {:?} needs {nbytes} data bytes, found {}", h.data_offset, h.shape, bytes.len() - h.data_offset)));
+        return Err(Error::data(
+            what,
+            format!(
+                "at byte {}: shape {:?} needs {nbytes} data bytes, found {}",
+                h.data_offset,
+                h.shape,
+                bytes.len() - h.data_offset
+            ),
+        ));
     }
     Ok(Tensor::f_from_data_size(&bytes[h.data_offset..], &h.shape, h.kind)?)
 }
@@ -139,7 +169,8 @@ pub fn read_npy_bytes(what: &Path, bytes: &[u8]) -> Result<Tensor> {
 /// Stored and deflated members both work; members not asked for are never read.
 pub fn read_npz(path: &Path, names: &[&str]) -> Result<Vec<Tensor>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(f)).map_err(|e| Error::data(path, format!("not a valid .npz (zip) file: {e}")))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(f))
+        .map_err(|e| Error::data(path, format!("not a valid .npz (zip) file: {e}")))?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let member = format!("{name}.npy");
@@ -148,7 +179,8 @@ pub fn read_npz(path: &Path, names: &[&str]) -> Result<Vec<Tensor>> {
         let entry = zip
             .by_name(&member)
             .map_err(|_| Error::data(path, format!("no member `{member}` (members: {})", have.join(", "))))?;
-        out.push(read_array(&what, std::io::BufReader::new(entry))?);
+        let limit = entry.size();
+        out.push(read_array(&what, std::io::BufReader::new(entry), limit)?);
     }
     Ok(out)
 }

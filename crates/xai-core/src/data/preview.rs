@@ -37,6 +37,59 @@ pub fn info(root: &Path, name: &str) -> Result<String> {
             describe(&mut out, "test_images", &m.test_images);
             describe_labels(&mut out, "test_labels", &m.test_labels);
         }
+        "toy_colors" => {
+            let d = super::toy_colors::load(root)?;
+            describe(&mut out, "train_images (arr_0)", &d.train_images);
+            describe_labels(&mut out, "train_labels (arr_2, 1 = rules violated)", &d.train_labels);
+            describe(&mut out, "test_images (arr_1)", &d.test_images);
+            describe_labels(&mut out, "test_labels (arr_3)", &d.test_labels);
+        }
+        "sst" => {
+            let d = super::sst::load(root)?;
+            for (split, trees) in [("train", &d.train), ("dev", &d.dev), ("test", &d.test)] {
+                let sent = super::sst::sentences(trees);
+                let pos = sent.iter().filter(|e| e.label == super::sst::POSITIVE).count();
+                let _ = writeln!(
+                    out,
+                    "  {split}: {} trees, {} binary sentences ({pos} positive), {} binary phrases",
+                    trees.len(),
+                    sent.len(),
+                    super::sst::phrases(trees).len()
+                );
+            }
+        }
+        "ecg5000" => {
+            let d = super::ecg::load(root)?;
+            for (split, s) in [("train", &d.train), ("test", &d.test)] {
+                describe(&mut out, &format!("{split} x"), &s.x);
+                describe_labels(&mut out, &format!("{split} y"), &s.y);
+            }
+        }
+        "compas" | "lsat" | "credit" | "wine" => {
+            let d = table(root, name)?;
+            let _ = writeln!(out, "  schema blocks {:?} (flat D = {})", d.schema.blocks(), d.schema.flat_dim());
+            describe(&mut out, "train_x", &d.train_x);
+            describe(&mut out, "test_x", &d.test_x);
+            if d.y_stats.is_none() {
+                describe_labels(&mut out, "train_y", &d.train_y);
+                describe_labels(&mut out, "test_y", &d.test_y);
+            } else {
+                describe(&mut out, "train_y (standardised)", &d.train_y);
+            }
+        }
+        "cifar10" => {
+            let d = super::cifar::load(root)?;
+            describe(&mut out, "train_images", &d.train_images);
+            describe_labels(&mut out, "train_labels", &d.train_labels);
+            describe(&mut out, "test_images", &d.test_images);
+            describe_labels(&mut out, "test_labels", &d.test_labels);
+        }
+        "dsprites" => {
+            let d = super::dsprites::load(root)?;
+            describe(&mut out, "imgs", &d.imgs);
+            describe(&mut out, "latents_classes", &d.latents_classes);
+            describe(&mut out, "latents_values", &d.latents_values);
+        }
         other => return Err(Error::invalid("dataset", format!("`info` does not know how to load `{other}`"))),
     }
     Ok(out)
@@ -50,8 +103,42 @@ fn samples(root: &Path, name: &str, n: usize) -> Result<Option<Tensor>> {
             let (x, _) = super::mnist::load_split(root, false)?;
             Some(x.narrow(0, 0, n.min(x.size()[0])))
         }
+        "toy_colors" => {
+            let d = super::toy_colors::load(root)?;
+            let x = d.train_images.narrow(0, 0, n.min(d.train_images.size()[0]));
+            Some(x.view([-1, 5, 5, 3]).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0)
+        }
+        "cifar10" => {
+            let (x, _) = super::cifar::read(&root.join("cifar10").join(super::cifar::TEST_FILE))?;
+            Some(super::cifar::to_float(&x.narrow(0, 0, n.min(x.size()[0]))))
+        }
+        "dsprites" => {
+            let d = super::dsprites::load(root)?;
+            let idx = super::dsprites::sample_indices(n as usize, 0)
+                .into_iter()
+                .map(|i| (i % d.imgs.size()[0] as usize) as i64)
+                .collect::<Vec<_>>();
+            Some(super::dsprites::batch_f32(&d.imgs, &Tensor::from_slice(&idx)))
+        }
+        "dsprites-procedural" => Some(
+            super::dsprites::procedural(&super::dsprites::sample_indices(n as usize, 0))
+                .imgs
+                .unsqueeze(1)
+                .to_kind(Kind::Float),
+        ),
         _ => None,
     })
+}
+
+/// The preprocessed table of a tabular dataset, with each paper's default split.
+fn table(root: &Path, name: &str) -> Result<super::tabular::TabularData> {
+    use super::tabular::*;
+    match name {
+        "compas" => compas::load_clue(root, 42),
+        "lsat" => lsat::load(root),
+        "credit" => credit::load(root, 42),
+        _ => wine::load(root, wine::WineOptions::default()),
+    }
 }
 
 /// Writes a PNG grid of `images` (`[N,C,H,W]` f32 in [0,1], C = 1 or 3), `cols` wide,
@@ -70,7 +157,8 @@ pub fn write_grid(images: &Tensor, cols: usize, path: &Path) -> Result<()> {
     let u8s = (images.to_kind(Kind::Float).clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8);
     let imgs = if c == 1 { u8s.expand([-1, 3, -1, -1], false) } else { u8s };
     let bytes: Vec<u8> = Vec::<u8>::try_from(&imgs.permute([0, 2, 3, 1]).contiguous().flatten(0, -1))?;
-    let mut canvas = image::RgbImage::from_pixel((cols * cw + 1) as u32, (rows * ch + 1) as u32, image::Rgb([128, 128, 128]));
+    let mut canvas =
+        image::RgbImage::from_pixel((cols * cw + 1) as u32, (rows * ch + 1) as u32, image::Rgb([128, 128, 128]));
     for (i, img) in bytes.chunks_exact(h * w * 3).enumerate() {
         let (oy, ox) = ((i / cols) * ch + 1, (i % cols) * cw + 1);
         for y in 0..h * scale {
@@ -93,5 +181,43 @@ pub fn show(root: &Path, name: &str, n: usize, out: &Path) -> Result<String> {
         write_grid(&x, cols, out)?;
         return Ok(format!("wrote {} samples of {name} to {}\n", x.size()[0], out.display()));
     }
-    Err(Error::invalid("dataset", format!("`show` does not know how to display `{name}`")))
+    let mut text = String::new();
+    match name {
+        "compas" | "lsat" | "credit" | "wine" => {
+            let d = table(root, name)?;
+            let names: Vec<&str> = d.schema.columns.iter().map(|c| c.name()).collect();
+            let _ = writeln!(
+                text,
+                "{name}: first {} preprocessed train rows; columns {names:?}, blocks {:?}",
+                n.min(10),
+                d.schema.blocks()
+            );
+            let rows = d.train_x.narrow(0, 0, (n.min(10) as i64).min(d.train_x.size()[0]));
+            for (r, row) in Vec::<Vec<f32>>::try_from(&rows)?.iter().enumerate() {
+                let cells: Vec<String> = row.iter().map(|v| format!("{v:.3}")).collect();
+                let _ = writeln!(text, "  y={:.3}  x=[{}]", d.train_y.double_value(&[r as i64]), cells.join(", "));
+            }
+        }
+        "sst" | "ecg5000" => {
+            if name == "sst" {
+                let d = super::sst::load(root)?;
+                for e in super::sst::sentences(&d.train).iter().take(n.min(10)) {
+                    let _ = writeln!(
+                        text,
+                        "  [{}] {}",
+                        if e.label == super::sst::POSITIVE { "pos" } else { "neg" },
+                        e.tokens.join(" ")
+                    );
+                }
+            } else {
+                let d = super::ecg::load(root)?;
+                for r in 0..(n.min(5) as i64) {
+                    let row = Vec::<f32>::try_from(d.train.x.get(r).narrow(0, 0, 8))?;
+                    let _ = writeln!(text, "  class {}: {:?} ...", d.train.y.int64_value(&[r]), row);
+                }
+            }
+        }
+        _ => return Err(Error::invalid("dataset", format!("`show` does not know how to display `{name}`"))),
+    }
+    Ok(text)
 }

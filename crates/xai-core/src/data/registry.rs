@@ -94,8 +94,7 @@ impl Registry {
 
     /// Parses registry TOML text.
     pub fn parse(text: &str) -> Result<Registry> {
-        toml::from_str(text)
-            .map_err(|e| Error::invalid("dataset registry (datasets/registry.toml)", e.to_string()))
+        toml::from_str(text).map_err(|e| Error::invalid("dataset registry (datasets/registry.toml)", e.to_string()))
     }
 
     /// Looks up a dataset by name, listing the known names when it is absent.
@@ -124,7 +123,20 @@ mod tests {
                 assert!(f.md5.is_empty() || f.md5.len() == 32, "{}/{}", d.name, f.path);
             }
         }
-        for n in ["mnist", "sst", "toy_colors", "ecg5000", "compas", "lsat", "credit", "wine", "glove", "cifar10", "dsprites", "isic"] {
+        for n in [
+            "mnist",
+            "sst",
+            "toy_colors",
+            "ecg5000",
+            "compas",
+            "lsat",
+            "credit",
+            "wine",
+            "glove",
+            "cifar10",
+            "dsprites",
+            "isic",
+        ] {
             r.get(n).unwrap();
         }
         assert!(r.get("nope").is_err());

@@ -100,13 +100,8 @@ pub fn line_chart(chart: &LineChart, path: &Path) -> Result<()> {
         .collect();
     let xr = range(pts.iter().flatten().map(|p| p.0))
         .ok_or_else(|| Error::invalid("line chart", format!("`{}` has no plottable points", chart.title)))?;
-    let yr = range(
-        pts.iter()
-            .flatten()
-            .map(|p| p.1)
-            .chain(bands.iter().flatten().flatten().flat_map(|b| [b.1, b.2])),
-    )
-    .expect("non-empty when x range exists");
+    let yr = range(pts.iter().flatten().map(|p| p.1).chain(bands.iter().flatten().flatten().flat_map(|b| [b.1, b.2])))
+        .expect("non-empty when x range exists");
 
     atomic_write_with(path, |tmp| {
         let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
@@ -188,7 +183,8 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], path: &Path) -> Resul
         }))
         .map_err(|e| err(&e))?;
         ctx.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
-            b.err.map(|e| ErrorBar::new_vertical(i as f64, b.value - e, b.value, b.value + e, BLACK.stroke_width(2), 10))
+            b.err
+                .map(|e| ErrorBar::new_vertical(i as f64, b.value - e, b.value, b.value + e, BLACK.stroke_width(2), 10))
         }))
         .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))

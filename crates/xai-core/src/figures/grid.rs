@@ -36,7 +36,9 @@ pub fn image_grid(images: &Tensor, opts: &GridOptions) -> Result<RgbImage> {
         return Err(Error::invalid("image grid", format!("expected [N>0, 1|3, H, W], got {size:?}")));
     }
     let (n, h, w) = (size[0] as usize, size[2] as u32, size[3] as u32);
-    for (what, len) in [("captions", opts.captions.as_ref().map(Vec::len)), ("frames", opts.frames.as_ref().map(Vec::len))] {
+    for (what, len) in
+        [("captions", opts.captions.as_ref().map(Vec::len)), ("frames", opts.frames.as_ref().map(Vec::len))]
+    {
         if let Some(len) = len.filter(|&l| l != n) {
             return Err(Error::invalid("image grid", format!("{len} {what} for {n} images")));
         }
@@ -72,7 +74,11 @@ pub fn image_grid(images: &Tensor, opts: &GridOptions) -> Result<RgbImage> {
         for y in 0..ch {
             for x in 0..cw {
                 let p = (((y / opts.scale) * w + x / opts.scale) * 3) as usize;
-                canvas.put_pixel(x0 + opts.frame_width + x, y0 + opts.frame_width + y, Rgb([img[p], img[p + 1], img[p + 2]]));
+                canvas.put_pixel(
+                    x0 + opts.frame_width + x,
+                    y0 + opts.frame_width + y,
+                    Rgb([img[p], img[p + 1], img[p + 2]]),
+                );
             }
         }
     }
@@ -82,7 +88,15 @@ pub fn image_grid(images: &Tensor, opts: &GridOptions) -> Result<RgbImage> {
     Ok(canvas)
 }
 
-fn draw_text(canvas: &mut RgbImage, opts: &GridOptions, cols: usize, cell_w: u32, cell_h: u32, ch: u32, top: u32) -> Result<()> {
+fn draw_text(
+    canvas: &mut RgbImage,
+    opts: &GridOptions,
+    cols: usize,
+    cell_w: u32,
+    cell_h: u32,
+    ch: u32,
+    top: u32,
+) -> Result<()> {
     use plotters::prelude::*;
     ensure_font();
     let (width, height) = canvas.dimensions();
@@ -109,8 +123,7 @@ fn draw_text(canvas: &mut RgbImage, opts: &GridOptions, cols: usize, cell_w: u32
 pub fn save_grid(images: &Tensor, opts: &GridOptions, path: &Path) -> Result<()> {
     let img = image_grid(images, opts)?;
     atomic_write_with(path, |tmp| {
-        img.save_with_format(tmp, image::ImageFormat::Png)
-            .map_err(|e| Error::Other(format!("{}: {e}", path.display())))
+        img.save_with_format(tmp, image::ImageFormat::Png).map_err(|e| Error::Other(format!("{}: {e}", path.display())))
     })
 }
 
@@ -145,7 +158,8 @@ mod tests {
     #[test]
     fn captions_render_without_system_fonts() {
         let imgs = Tensor::ones([2, 3, 8, 8], (Kind::Float, tch::Device::Cpu));
-        let opts = GridOptions { captions: Some(vec!["7".into(), "1".into()]), title: Some("t".into()), ..Default::default() };
+        let opts =
+            GridOptions { captions: Some(vec!["7".into(), "1".into()]), title: Some("t".into()), ..Default::default() };
         let g = image_grid(&imgs, &opts).unwrap();
         assert!(g.pixels().any(|p| p.0[0] < 128), "some text pixels are dark");
     }

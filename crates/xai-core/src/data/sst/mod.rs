@@ -43,14 +43,18 @@ pub fn binary_label(fine: u8) -> Option<i64> {
 /// Parses a file with one tree per line; errors name the file, line and column.
 pub fn parse_file(path: &Path) -> Result<Vec<Tree>> {
     let bytes = read_file("sst", path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| data_err("sst", path, format!("not UTF-8 at byte {}", e.valid_up_to())))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| data_err("sst", path, format!("not UTF-8 at byte {}", e.valid_up_to())))?;
     if text.trim().is_empty() {
         return Err(data_err("sst", path, "empty file"));
     }
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| parse_tree(l).map_err(|e| data_err("sst", path, format!("line {}, column {}: {}", i + 1, e.offset + 1, e.message))))
+        .map(|(i, l)| {
+            parse_tree(l)
+                .map_err(|e| data_err("sst", path, format!("line {}, column {}: {}", i + 1, e.offset + 1, e.message)))
+        })
         .collect()
 }
 
@@ -78,7 +82,9 @@ pub fn phrases(trees: &[Tree]) -> Vec<Example> {
     trees
         .iter()
         .flat_map(|t| {
-            t.nodes.iter().filter_map(move |n| binary_label(n.label).map(|label| Example { tokens: t.tokens[n.start..n.end].to_vec(), label }))
+            t.nodes.iter().filter_map(move |n| {
+                binary_label(n.label).map(|label| Example { tokens: t.tokens[n.start..n.end].to_vec(), label })
+            })
         })
         .collect()
 }
