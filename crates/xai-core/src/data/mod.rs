@@ -11,6 +11,7 @@ pub mod decoy_mnist;
 pub mod dsprites;
 pub mod ecg;
 pub mod fetch;
+pub mod glove;
 pub mod idx;
 pub mod mnist;
 pub mod npy;

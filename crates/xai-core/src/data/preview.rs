@@ -141,36 +141,18 @@ fn table(root: &Path, name: &str) -> Result<super::tabular::TabularData> {
     }
 }
 
-/// Writes a PNG grid of `images` (`[N,C,H,W]` f32 in [0,1], C = 1 or 3), `cols` wide,
-/// with a 1-pixel gap, scaled up so small images (5×5 toy colors) stay visible.
+/// Writes a PNG grid of `images` `[N, 1|3, H, W]` in [0, 1], scaled so small images stay visible.
 pub fn write_grid(images: &Tensor, cols: usize, path: &Path) -> Result<()> {
     let s = images.size();
-    if s.len() != 4 || !(s[1] == 1 || s[1] == 3) || s[0] == 0 {
-        return Err(Error::invalid("image grid", format!("expected [N,1|3,H,W] with N > 0, got {s:?}")));
-    }
-    let (n, c, h, w) = (s[0] as usize, s[1] as usize, s[2] as usize, s[3] as usize);
-    let scale = (64 / h.max(w)).clamp(1, 8);
-    let cols = cols.clamp(1, n);
-    let rows = n.div_ceil(cols);
-    let (ch, cw) = (h * scale + 1, w * scale + 1);
-    // One conversion to u8 HWC for all images, then plain byte copies into the canvas.
-    let u8s = (images.to_kind(Kind::Float).clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8);
-    let imgs = if c == 1 { u8s.expand([-1, 3, -1, -1], false) } else { u8s };
-    let bytes: Vec<u8> = Vec::<u8>::try_from(&imgs.permute([0, 2, 3, 1]).contiguous().flatten(0, -1))?;
-    let mut canvas =
-        image::RgbImage::from_pixel((cols * cw + 1) as u32, (rows * ch + 1) as u32, image::Rgb([128, 128, 128]));
-    for (i, img) in bytes.chunks_exact(h * w * 3).enumerate() {
-        let (oy, ox) = ((i / cols) * ch + 1, (i % cols) * cw + 1);
-        for y in 0..h * scale {
-            for x in 0..w * scale {
-                let p = ((y / scale) * w + x / scale) * 3;
-                canvas.put_pixel((ox + x) as u32, (oy + y) as u32, image::Rgb([img[p], img[p + 1], img[p + 2]]));
-            }
-        }
-    }
-    crate::fsutil::atomic_write_with(path, |tmp| {
-        canvas.save_with_format(tmp, image::ImageFormat::Png).map_err(|e| Error::data(tmp, e.to_string()))
-    })
+    let side = s.get(2).copied().unwrap_or(1).max(s.get(3).copied().unwrap_or(1)).max(1);
+    let opts = crate::figures::GridOptions {
+        columns: cols,
+        scale: (64 / side).clamp(1, 8) as u32,
+        padding: 1,
+        frame_width: 0,
+        ..Default::default()
+    };
+    crate::figures::save_grid(images, &opts, path)
 }
 
 /// `datasets show`: a PNG grid for image data (returns a line naming it), or the first
