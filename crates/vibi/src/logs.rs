@@ -1,0 +1,75 @@
+//! Per-step and per-epoch CSV logs that survive a resume: rows are appended and flushed as
+//! they come, and on resume rows written after the checkpoint are dropped first.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One training step (`steps.csv`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRow {
+    pub step: u64,
+    pub epoch: usize,
+    pub phase: String,
+    pub temp: f64,
+    pub loss: f64,
+    pub ce: f64,
+    pub kl: f64,
+    pub acc_sampled: f64,
+}
+
+/// One validation pass (`epochs.csv`); epoch 0 is before training.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub step: u64,
+    pub val_fid_topk: f64,
+    pub val_fid_multishot: Option<f64>,
+    pub val_fid_random: Option<f64>,
+    pub val_rationale_fid: Option<f64>,
+    pub val_mean_1mjs: f64,
+    pub val_hit_rate: Option<f64>,
+    pub wall_s: f64,
+}
+
+/// An appending CSV writer (header only when the file is new or empty).
+pub struct AppendCsv {
+    path: PathBuf,
+    writer: csv::Writer<std::fs::File>,
+}
+
+impl AppendCsv {
+    pub fn open(path: &Path) -> Result<Self> {
+        let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+        let writer = csv::WriterBuilder::new().has_headers(fresh).from_writer(file);
+        Ok(Self { path: path.into(), writer })
+    }
+
+    pub fn log<T: Serialize>(&mut self, row: &T) -> Result<()> {
+        self.writer.serialize(row).map_err(|e| Error::Other(format!("{}: {e}", self.path.display())))?;
+        self.writer.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Reads every row of a CSV log (missing file: none).
+pub fn read_rows<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    if !path.is_file() {
+        return Ok(vec![]);
+    }
+    let mut r = csv::Reader::from_path(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    r.deserialize().map(|row| row.map_err(|e| Error::Other(format!("{}: {e}", path.display())))).collect()
+}
+
+/// Keeps only the rows that `keep` accepts (atomic rewrite).
+pub fn retain_rows<T>(path: &Path, keep: impl Fn(&T) -> bool) -> Result<()>
+where
+    T: Serialize + for<'de> Deserialize<'de>,
+{
+    if !path.is_file() {
+        return Ok(());
+    }
+    let rows: Vec<T> = read_rows(path)?;
+    let kept: Vec<T> = rows.into_iter().filter(|r| keep(r)).collect();
+    xai_core::run::write_csv_rows(path, &kept)
+}

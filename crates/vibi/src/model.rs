@@ -1,0 +1,323 @@
+//! The VIBI model: explainer + approximator trained jointly, and the explanations it gives.
+
+use crate::adam::Adam;
+use crate::chunks::ChunkGrid;
+use crate::loss::{information, mean_ce, sampled_ce, CeScaling, KlKind, Targets};
+use crate::sampling::{relaxed_khot, topk_mask, Phase, Temperature};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tch::nn::{self, ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+/// VIBI proper, or L2X (Chen et al. 2018), which is VIBI with β = 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    #[default]
+    Vibi,
+    /// β is forced to 0; a non-zero β in the same config is an error.
+    L2x,
+}
+
+/// Hyper-parameters of the objective and optimiser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub method: Method,
+    /// k: chunks kept.
+    pub k: i64,
+    /// β ≥ 0 on the information term (0 for L2X).
+    pub beta: f64,
+    /// M: relaxed samples per input while training.
+    pub samples: i64,
+    pub temperature: Temperature,
+    pub ce_scaling: CeScaling,
+    pub kl: KlKind,
+    pub targets: Targets,
+    pub lr: f64,
+    pub adam_betas: (f64, f64),
+}
+
+impl Settings {
+    /// willisk's defaults for `k` and `beta` (M = 4, τ = 10/t after 200 warm-up steps,
+    /// reference CE scaling, forward KL, soft targets, Adam lr 0.05).
+    pub fn reference(k: i64, beta: f64) -> Self {
+        Self {
+            method: Method::Vibi,
+            k,
+            beta,
+            samples: 4,
+            temperature: Temperature::Inverse { warmup_steps: 200, scale: 10.0 },
+            ce_scaling: CeScaling::Reference,
+            kl: KlKind::Forward,
+            targets: Targets::Soft,
+            lr: 0.05,
+            adam_betas: (0.9, 0.999),
+        }
+    }
+
+    /// The same settings as L2X: β = 0.
+    pub fn l2x(mut self) -> Self {
+        self.method = Method::L2x;
+        self.beta = 0.0;
+        self
+    }
+
+    /// The β actually used (0 under L2X).
+    pub fn effective_beta(&self) -> f64 {
+        match self.method {
+            Method::Vibi => self.beta,
+            Method::L2x => 0.0,
+        }
+    }
+
+    /// Checks every value, naming the wrong one.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return Err(Error::invalid("beta", format!("{}; must be a finite number >= 0", self.beta)));
+        }
+        if self.method == Method::L2x && self.beta != 0.0 {
+            return Err(Error::invalid("beta", format!("{} with method = \"l2x\"; L2X is beta = 0", self.beta)));
+        }
+        if self.samples < 1 {
+            return Err(Error::invalid("num_samples", format!("{}; must be at least 1", self.samples)));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::invalid("lr", format!("{}; must be positive", self.lr)));
+        }
+        let (b1, b2) = self.adam_betas;
+        if !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2)) {
+            return Err(Error::invalid("adam_betas", format!("[{b1}, {b2}]; each must be in [0, 1)")));
+        }
+        self.temperature.validate()
+    }
+}
+
+/// Numbers of one training step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StepStats {
+    /// 0-based global step that was taken.
+    pub step: u64,
+    pub warmup: bool,
+    /// τ (NaN during warm-up, where no sample is drawn).
+    pub temp: f64,
+    pub loss: f64,
+    /// The CE term H(p, q) as scaled in the loss.
+    pub ce: f64,
+    /// The information term before β.
+    pub kl: f64,
+    /// Argmax of the M-sample mean of logits vs argmax of the target.
+    pub acc_sampled: f64,
+}
+
+/// Explainer, approximator, their optimisers and the global step counter.
+pub struct Vibi {
+    pub explainer_vs: VarStore,
+    pub approximator_vs: VarStore,
+    explainer: Box<dyn ModuleT>,
+    approximator: Box<dyn ModuleT>,
+    pub grid: ChunkGrid,
+    pub settings: Settings,
+    // Two optimisers with the same hyper-parameters equal one over both nets (Adam is
+    // per-parameter) and make "the explainer is not updated during warm-up" explicit.
+    opt_explainer: Adam,
+    opt_approximator: Adam,
+    step: u64,
+}
+
+/// Builds a network under the given variable-store path.
+pub type Builder<'a> = Box<dyn FnOnce(nn::Path) -> Result<Box<dyn ModuleT>> + 'a>;
+
+impl Vibi {
+    /// Builds both nets on `device` for inputs `[C, H, W]`. The chunk grid is read off the
+    /// explainer's output shape; k larger than F is an error naming both.
+    pub fn new(
+        device: Device,
+        input: [i64; 3],
+        explainer: Builder<'_>,
+        approximator: Builder<'_>,
+        settings: Settings,
+    ) -> Result<Self> {
+        settings.validate()?;
+        let explainer_vs = VarStore::new(device);
+        let approximator_vs = VarStore::new(device);
+        let explainer = explainer(explainer_vs.root())?;
+        let approximator = approximator(approximator_vs.root())?;
+        let [c, h, w] = input;
+        let probe = tch::no_grad(|| explainer.forward_t(&Tensor::zeros([2, c, h, w], (Kind::Float, device)), false));
+        let grid = ChunkGrid::from_output(h, w, &probe.size())?;
+        grid.check_k(settings.k)?;
+        let opt_explainer = Adam::new(&explainer_vs, settings.lr, settings.adam_betas);
+        let opt_approximator = Adam::new(&approximator_vs, settings.lr, settings.adam_betas);
+        Ok(Self {
+            explainer_vs,
+            approximator_vs,
+            explainer,
+            approximator,
+            grid,
+            settings,
+            opt_explainer,
+            opt_approximator,
+            step: 0,
+        })
+    }
+
+    /// The global step counter (steps taken so far).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The phase the next step will be in.
+    pub fn phase(&self) -> Phase {
+        self.settings.temperature.at(self.step)
+    }
+
+    /// Chunk logits `[B, F]` in training or eval mode (with gradient when `train`).
+    pub fn chunk_logits_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.explainer.forward_t(x, train).flatten(1, -1)
+    }
+
+    /// Approximator logits for (masked) inputs.
+    pub fn approximate_t(&self, t: &Tensor, train: bool) -> Tensor {
+        self.approximator.forward_t(t, train)
+    }
+
+    /// Eval-mode chunk logits without gradient.
+    pub fn chunk_logits(&self, x: &Tensor) -> Tensor {
+        tch::no_grad(|| self.chunk_logits_t(x, false))
+    }
+
+    /// Hard explanation: the 0/1 top-k chunk mask `[B, F]`.
+    pub fn explain(&self, x: &Tensor) -> Tensor {
+        topk_mask(&self.chunk_logits(x), self.settings.k)
+    }
+
+    /// p(z|x) = softmax over chunks, `[B, F]`.
+    pub fn distribution(&self, x: &Tensor) -> Tensor {
+        self.chunk_logits(x).softmax(-1, Kind::Float)
+    }
+
+    /// Eval-mode approximator logits for `x ⊙ up(z)`, masks `z [B, F]`.
+    pub fn predict_masked(&self, x: &Tensor, z: &Tensor) -> Tensor {
+        tch::no_grad(|| self.approximate_t(&self.grid.mask(x, z), false))
+    }
+
+    /// One Adam step on a batch: `x` normalised inputs `[B, C, H, W]`, `bb_probs` the black
+    /// box's probabilities `[B, n_classes]`.
+    pub fn train_step(&mut self, x: &Tensor, bb_probs: &Tensor) -> Result<StepStats> {
+        let phase = self.phase();
+        let targets = self.settings.targets.apply(bb_probs);
+        let target_class = targets.argmax(-1, false);
+        let (loss, ce, kl, pred, temp) = match phase {
+            Phase::Warmup => {
+                let logits = self.approximate_t(x, true);
+                let ce = mean_ce(&logits, &targets);
+                let kl = ce.zeros_like();
+                (ce.shallow_clone(), ce, kl, logits.argmax(-1, false), f64::NAN)
+            }
+            Phase::Train(tau) => {
+                let s = &self.settings;
+                let b = x.size()[0];
+                let logits_z = self.chunk_logits_t(x, true);
+                let z = relaxed_khot(&logits_z, s.k, tau, s.samples);
+                let logits = self.approximate_t(&self.grid.mask_samples(x, &z), true).reshape([b, s.samples, -1]);
+                let ce = sampled_ce(&logits, &targets, s.ce_scaling);
+                let kl = information(&logits_z, s.kl, s.k);
+                let loss = &ce + &kl * s.effective_beta();
+                (loss, ce, kl, logits.mean_dim(1, false, Kind::Float).argmax(-1, false), tau)
+            }
+        };
+        self.opt_explainer.zero_grad();
+        self.opt_approximator.zero_grad();
+        loss.backward();
+        self.opt_approximator.step();
+        if phase != Phase::Warmup {
+            self.opt_explainer.step();
+        }
+        let acc = pred.eq_tensor(&target_class).to_kind(Kind::Float).mean(Kind::Float);
+        // One host read per step for all logged numbers.
+        let host = Vec::<f64>::try_from(
+            Tensor::stack(&[loss.detach(), ce.detach(), kl.detach(), acc], 0)
+                .to_kind(Kind::Double)
+                .to_device(Device::Cpu),
+        )?;
+        let stats = StepStats {
+            step: self.step,
+            warmup: phase == Phase::Warmup,
+            temp,
+            loss: host[0],
+            ce: host[1],
+            kl: host[2],
+            acc_sampled: host[3],
+        };
+        xai_core::train::ensure_finite(stats.loss, || format!("VIBI loss at step {}", self.step))?;
+        self.step += 1;
+        Ok(stats)
+    }
+
+    /// Weights of both nets (incl. BN running statistics) as `explainer.*` / `approximator.*`.
+    pub fn weights(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = Vec::new();
+        for (prefix, vs) in [("explainer", &self.explainer_vs), ("approximator", &self.approximator_vs)] {
+            let mut vars: Vec<_> = vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            out.extend(vars.into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
+        }
+        out
+    }
+
+    /// Weights, optimiser moments and step counts: everything a resumed run needs
+    /// besides the global step (kept in the checkpoint's JSON).
+    pub fn full_state(&self) -> Vec<(String, Tensor)> {
+        let mut out = self.weights();
+        out.extend(self.opt_explainer.state("adam_explainer"));
+        out.extend(self.opt_approximator.state("adam_approximator"));
+        out
+    }
+
+    /// Loads [`Vibi::weights`] (and, with `with_optimizer`, the optimiser state) from named
+    /// tensors; a missing tensor or a shape mismatch is an error naming it, and nothing is
+    /// changed unless everything fits.
+    pub fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>, with_optimizer: bool) -> Result<()> {
+        let mut pending = Vec::new();
+        for (prefix, vs) in [("explainer", &self.explainer_vs), ("approximator", &self.approximator_vs)] {
+            for (name, var) in vs.variables() {
+                let key = format!("{prefix}.{name}");
+                let src = tensors.get(&key).ok_or_else(|| {
+                    Error::invalid("checkpoint", format!("{key} missing (a checkpoint of another model?)"))
+                })?;
+                if src.size() != var.size() {
+                    return Err(Error::invalid(
+                        "checkpoint",
+                        format!(
+                            "{key}: shape {:?} in checkpoint, {:?} in model (another configuration?)",
+                            src.size(),
+                            var.size()
+                        ),
+                    ));
+                }
+                pending.push((var, src.shallow_clone()));
+            }
+        }
+        if with_optimizer {
+            self.opt_explainer.load_state("adam_explainer", tensors)?;
+            self.opt_approximator.load_state("adam_approximator", tensors)?;
+        }
+        tch::no_grad(|| {
+            for (mut var, src) in pending {
+                var.copy_(&src.to_device(var.device()));
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets the global step counter (resume, jump-start).
+    pub fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// Trainable parameters of the explainer and the approximator.
+    pub fn param_counts(&self) -> (i64, i64) {
+        (xai_core::nn::param_count(&self.explainer_vs), xai_core::nn::param_count(&self.approximator_vs))
+    }
+}
