@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::Cell;
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use xai_core::train::{batch_indices, fit, EpochRecord, FitOptions};
+use xai_core::train::{batch_indices, fit, EpochRecord, FitOptions, Monitor};
 
 /// Builds the configured optimiser over every trainable variable of `vs`.
 pub fn optimizer(vs: &VarStore, cfg: &TrainCfg) -> Result<nn::Optimizer> {
@@ -105,7 +105,11 @@ pub fn train(
     let parts = Cell::new((0.0f64, 0.0f64));
     let train_secs = Cell::new(0.0f64);
     let last_val_loss = Cell::new(f64::NAN);
-    let opts = FitOptions { label: spec.label.clone(), epochs: spec.epochs, patience: spec.patience };
+    let monitor = match spec.select {
+        Select::ValLoss => Monitor::default(),
+        Select::ValAcc => Monitor::maximize("val_acc"),
+    };
+    let opts = FitOptions { label: spec.label.clone(), epochs: spec.epochs, patience: spec.patience, monitor };
     let mut logs = vec![];
     let mut cd_error: Option<crate::CdepError> = None;
     let history = fit(
@@ -134,18 +138,7 @@ pub fn train(
         || match evaluate() {
             Ok(e) => {
                 last_val_loss.set(e.val_loss);
-                let monitor = match spec.select {
-                    Select::ValLoss => e.val_loss,
-                    Select::ValAcc => {
-                        -e.metrics.iter().find(|(k, _)| k == "val_acc").map(|(_, v)| *v).unwrap_or(f64::NAN)
-                    }
-                };
-                let mut shown = e.metrics;
-                if spec.select == Select::ValAcc {
-                    // The progress line labels the monitored value `val_loss` (here −accuracy).
-                    shown.push(("val_ce".into(), e.val_loss));
-                }
-                Ok((monitor, shown))
+                Ok((e.val_loss, e.metrics))
             }
             Err(e) => Err(xai_core::Error::Other(e.to_string())),
         },

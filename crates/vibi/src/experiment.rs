@@ -450,8 +450,7 @@ fn report_rows(cfg: &Config, rows: &[SummaryRow]) -> Vec<Row> {
 }
 
 /// Opens the run folder: a new one, or an existing one to resume (its stored config must
-/// describe the same models). Returns the folder that receives outputs and the `RunDir`
-/// that records this invocation (inside `<folder>/attempts/` when resuming).
+/// describe the same models). Returns the `RunDir` and the folder that receives outputs.
 fn open_folder(inv: &Invocation, resolved: &str) -> Result<(RunDir, PathBuf)> {
     let cfg = &inv.config.value;
     match &inv.resume {
@@ -474,7 +473,7 @@ fn open_folder(inv: &Invocation, resolved: &str) -> Result<(RunDir, PathBuf)> {
             if a.len() != b.len() || a.iter().zip(&b).any(|(x, y)| s.cell_fingerprint(x) != cfg.cell_fingerprint(y)) {
                 return Err(Error::invalid("resume", format!("{} was made with another [vibi]/[[grid]] configuration (only epochs, max_steps, checkpoint_every may change)", stored_path.display())));
             }
-            let run = RunDir::create(&root.join("attempts"), "vibi", &cfg.experiment, resolved, cfg.seed, inv.device)?;
+            let run = RunDir::resume(root, resolved, inv.device)?;
             Ok((run, root.clone()))
         }
     }
@@ -493,9 +492,6 @@ pub fn run(inv: Invocation) -> Result<Outcome> {
             .map_err(|e| Error::invalid(cell.run_id(cfg.data.dataset), e.to_string()))?;
     }
     let (mut run, root) = open_folder(&inv, &resolved)?;
-    if inv.resume.is_some() {
-        xai_core::fsutil::atomic_write(&root.join("config.toml"), resolved.as_bytes())?;
-    }
     let ckpt = root.join("checkpoints");
     xai_core::fsutil::create_dir_all(&ckpt)?;
     let (bb, bb_acc) = run.stage("black_box", |_| black_box(cfg, &ds, inv.device, &ckpt))?;
@@ -536,25 +532,6 @@ pub fn run(inv: Invocation) -> Result<Outcome> {
         &root.join("results.json"),
         serde_json::to_string_pretty(&results).unwrap_or_default().as_bytes(),
     )?;
-    if inv.resume.is_some() {
-        mark_finished(&root, run.path())?;
-    }
     run.finish()?;
     Ok(Outcome { folder: root, rows, passed, verdict, table })
-}
-
-/// Marks the resumed folder's own `run.json` finished, pointing at the attempt that did it.
-fn mark_finished(root: &Path, attempt: &Path) -> Result<()> {
-    let path = root.join("run.json");
-    let mut info: serde_json::Value = checkpoint::read_meta(&path).unwrap_or_else(|_| serde_json::json!({}));
-    info["status"] = "finished".into();
-    info["error"] = serde_json::Value::Null;
-    info["resumed_by"] = attempt.display().to_string().into();
-    info["finished"] = chrono_now().into();
-    xai_core::fsutil::atomic_write(&path, serde_json::to_string_pretty(&info).unwrap_or_default().as_bytes())
-}
-
-fn chrono_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    format!("unix {secs}")
 }

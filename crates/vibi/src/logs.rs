@@ -3,7 +3,7 @@
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One training step (`steps.csv`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,26 +30,6 @@ pub struct EpochRow {
     pub val_mean_1mjs: f64,
     pub val_hit_rate: Option<f64>,
     pub wall_s: f64,
-}
-
-/// An appending CSV writer (header only when the file is new or empty).
-pub struct AppendCsv {
-    path: PathBuf,
-    writer: csv::Writer<std::fs::File>,
-}
-
-impl AppendCsv {
-    pub fn open(path: &Path) -> Result<Self> {
-        let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
-        let writer = csv::WriterBuilder::new().has_headers(fresh).from_writer(file);
-        Ok(Self { path: path.into(), writer })
-    }
-
-    pub fn log<T: Serialize>(&mut self, row: &T) -> Result<()> {
-        self.writer.serialize(row).map_err(|e| Error::Other(format!("{}: {e}", self.path.display())))?;
-        self.writer.flush().map_err(|e| Error::io(&self.path, e))
-    }
 }
 
 /// Reads every row of a CSV log (missing file: none).

@@ -4,7 +4,7 @@
 use crate::blackbox::BlackBox;
 use crate::checkpoint::{self, Meta};
 use crate::data::steps_per_epoch;
-use crate::logs::{AppendCsv, EpochRow, StepRow};
+use crate::logs::{EpochRow, StepRow};
 use crate::metrics::{evaluate, EvalOptions, EvalReport};
 use crate::model::Vibi;
 use crate::sampling::{Phase, Temperature};
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Tensor;
 use xai_core::progress::EpochBar;
+use xai_core::run::CsvLog;
 use xai_core::train::batch_indices;
 
 /// A labelled split: normalised inputs, black-box probabilities, optional true chunks.
@@ -121,12 +122,12 @@ pub fn train(
                 &EvalOptions { multishot_samples: 0, ..eval.clone() },
             );
             log::info!("initial valid top-k fidelity {:.4}", r.fid_topk);
-            AppendCsv::open(&epochs_path)?.log(&report_row(0, 0, &r, 0.0))?;
+            CsvLog::append(&epochs_path)?.log(&report_row(0, 0, &r, 0.0))?;
         }
     }
     let resumed_from = meta.step;
-    let mut steps_log = AppendCsv::open(&steps_path)?;
-    let mut epochs_log = AppendCsv::open(&epochs_path)?;
+    let mut steps_log = CsvLog::append(&steps_path)?;
+    let mut epochs_log = CsvLog::append(&epochs_path)?;
     let bar = EpochBar::new("vibi", (total.div_ceil(spe)) as usize);
     let mut session_seconds = 0.0;
     let mut epoch = meta.epochs_done;

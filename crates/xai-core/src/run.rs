@@ -13,17 +13,17 @@
 
 use crate::fsutil::{atomic_write, create_dir_all};
 use crate::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stage {
     name: String,
     seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct RunInfo {
     crate_name: String,
     experiment: String,
@@ -39,6 +39,9 @@ struct RunInfo {
     wall_seconds: f64,
     stages: Vec<Stage>,
     peak_rss_mib: Option<f64>,
+    /// How many times the run was resumed after an interruption.
+    #[serde(default)]
+    resumed: u32,
 }
 
 /// A live run folder. Drop without [`RunDir::finish`] marks the run failed.
@@ -81,11 +84,37 @@ impl RunDir {
             wall_seconds: 0.0,
             stages: vec![],
             peak_rss_mib: None,
+            resumed: 0,
         };
         let run = Self { root, info, started: Instant::now(), closed: false };
         atomic_write(&run.root.join("config.toml"), resolved_config.as_bytes())?;
         run.write_info()?;
         log::info!("run folder: {}", run.root.display());
+        Ok(run)
+    }
+
+    /// Re-opens an existing run folder to continue an interrupted run: its `run.json`
+    /// keeps the stages so far, counts the resume and says `running` again; `config.toml`
+    /// is replaced by `resolved_config` (the caller checks it is compatible).
+    pub fn resume(root: &Path, resolved_config: &str, device: tch::Device) -> Result<Self> {
+        let info_path = root.join("run.json");
+        let text = std::fs::read_to_string(&info_path).map_err(|e| Error::io(&info_path, e))?;
+        let mut info: RunInfo = serde_json::from_str(&text).map_err(|e| {
+            Error::invalid("run folder", format!("{}: not a run.json of xai-rs: {e}", info_path.display()))
+        })?;
+        info.status = "running".into();
+        info.error = None;
+        info.finished = None;
+        info.resumed += 1;
+        info.device = crate::device::describe(device);
+        info.command_line = std::env::args().collect();
+        info.git_revision = git_revision();
+        let run = Self { root: root.to_path_buf(), info, started: Instant::now(), closed: false };
+        create_dir_all(&run.figures_dir())?;
+        create_dir_all(&run.checkpoints_dir())?;
+        atomic_write(&root.join("config.toml"), resolved_config.as_bytes())?;
+        run.write_info()?;
+        log::info!("resuming run folder: {}", root.display());
         Ok(run)
     }
 
@@ -105,6 +134,11 @@ impl RunDir {
     /// they come so a long run can be watched and a killed one still has its history.
     pub fn csv_log(&self, file_name: &str) -> Result<CsvLog> {
         CsvLog::create(&self.root.join(file_name))
+    }
+
+    /// Like [`RunDir::csv_log`] but keeps existing rows (for resumed runs).
+    pub fn csv_log_append(&self, file_name: &str) -> Result<CsvLog> {
+        CsvLog::append(&self.root.join(file_name))
     }
 
     /// Writes `results.json` atomically.
@@ -180,9 +214,18 @@ pub struct CsvLog {
 }
 
 impl CsvLog {
+    /// A new log; an existing file of that name is replaced.
     pub fn create(path: &Path) -> Result<Self> {
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         Ok(Self { path: path.to_path_buf(), writer: csv::Writer::from_writer(file) })
+    }
+
+    /// Appends to `path`, writing the header only when the file is new or empty.
+    pub fn append(path: &Path) -> Result<Self> {
+        let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+        let writer = csv::WriterBuilder::new().has_headers(fresh).from_writer(file);
+        Ok(Self { path: path.to_path_buf(), writer })
     }
 
     pub fn log<T: Serialize>(&mut self, row: &T) -> Result<()> {
@@ -270,6 +313,33 @@ mod tests {
         assert_eq!(info["status"], "finished");
         assert_eq!(info["stages"][0]["name"], "s");
         assert_eq!(std::fs::read_to_string(root.join("metrics.csv")).unwrap(), "epoch,loss\n1,0.5\n");
+    }
+
+    #[test]
+    fn resumed_run_keeps_history_and_appends_logs() {
+        #[derive(Serialize)]
+        struct Row {
+            step: u32,
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let root = {
+            let mut run = RunDir::create(tmp.path(), "core", "unit", "a = 1\n", 3, tch::Device::Cpu).unwrap();
+            run.stage("first", |r| r.csv_log("steps.csv")?.log(&Row { step: 1 })).unwrap();
+            run.path().to_path_buf()
+        };
+        let mut run = RunDir::resume(&root, "a = 2\n", tch::Device::Cpu).unwrap();
+        run.stage("second", |r| r.csv_log_append("steps.csv")?.log(&Row { step: 2 })).unwrap();
+        run.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("steps.csv")).unwrap(), "step\n1\n2\n");
+        assert_eq!(std::fs::read_to_string(root.join("config.toml")).unwrap(), "a = 2\n");
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
+        assert_eq!(info["status"], "finished");
+        assert_eq!(info["resumed"], 1);
+        assert_eq!(info["seed"], 3);
+        assert_eq!(info["stages"].as_array().unwrap().len(), 2);
+        let e = RunDir::resume(&tmp.path().join("nope"), "", tch::Device::Cpu).err().unwrap().to_string();
+        assert!(e.contains("nope/run.json"), "{e}");
     }
 
     #[test]

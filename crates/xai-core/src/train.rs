@@ -125,18 +125,59 @@ pub struct EpochRecord {
     pub extra: Vec<(String, f64)>,
 }
 
+/// The validation number that early stopping and best-weights selection follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    /// `val_loss`, or the name of an extra metric returned by the evaluation.
+    pub metric: String,
+    pub higher_is_better: bool,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Self { metric: "val_loss".into(), higher_is_better: false }
+    }
+}
+
+impl Monitor {
+    /// Follow an extra metric where larger is better (e.g. `val_acc`).
+    pub fn maximize(metric: &str) -> Self {
+        Self { metric: metric.into(), higher_is_better: true }
+    }
+
+    /// The monitored value as a loss (lower is better).
+    fn as_loss(&self, val_loss: f64, extra: &[(String, f64)]) -> Result<f64> {
+        let v = if self.metric == "val_loss" {
+            val_loss
+        } else {
+            extra.iter().find(|(k, _)| *k == self.metric).map(|(_, v)| *v).ok_or_else(|| {
+                Error::invalid("monitor", format!("the evaluation returned no metric `{}`", self.metric))
+            })?
+        };
+        Ok(if self.higher_is_better { -v } else { v })
+    }
+}
+
 /// Settings of [`fit`].
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     pub label: String,
     pub epochs: usize,
-    /// `Some(p)`: stop after `p` epochs without validation improvement and restore the
-    /// best weights. `None`: run all epochs and keep the last weights.
+    /// `Some(p)`: stop after `p` epochs without improvement of the monitored value and
+    /// restore the best weights. `None`: run all epochs and keep the last weights.
     pub patience: Option<usize>,
+    pub monitor: Monitor,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self { label: "train".into(), epochs: 1, patience: None, monitor: Monitor::default() }
+    }
 }
 
 /// The shared epoch loop: `train_epoch(epoch)` returns the mean training loss,
-/// `evaluate()` the validation loss plus extra metrics. Every loss is checked for being
+/// `evaluate()` the validation loss plus extra metrics; early stopping follows
+/// `opts.monitor`. Every loss is checked for being
 /// finite, progress is shown, and `on_epoch` sees each record (to append to a CSV).
 pub fn fit(
     opts: &FitOptions,
@@ -161,7 +202,10 @@ pub fn fit(
         on_epoch(&record)?;
         history.push(record);
         if let Some(s) = stopper.as_mut() {
-            if s.update(epoch, val_loss, vs) == Decision::Stop {
+            let monitored = ensure_finite(opts.monitor.as_loss(val_loss, &history[history.len() - 1].extra)?, || {
+                format!("{} monitored `{}` at epoch {epoch}", opts.label, opts.monitor.metric)
+            })?;
+            if s.update(epoch, monitored, vs) == Decision::Stop {
                 log::info!("{}: early stop at epoch {epoch}, best epoch {}", opts.label, s.best_epoch());
                 break;
             }
@@ -215,6 +259,35 @@ mod tests {
         assert_eq!(es.best_epoch(), 2);
         es.restore_best(&mut vs).unwrap();
         assert_eq!(Vec::<f32>::try_from(&w).unwrap(), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn fit_follows_the_monitored_metric() {
+        let mut vs = VarStore::new(Device::Cpu);
+        let w = vs.root().zeros("w", &[1]);
+        // Validation loss keeps falling but accuracy peaks at epoch 2: maximising accuracy
+        // must stop early and restore epoch 2's weights.
+        let acc = [0.5, 0.9, 0.8, 0.7, 0.6];
+        let epoch = std::cell::Cell::new(0usize);
+        let opts =
+            FitOptions { epochs: 5, patience: Some(2), monitor: Monitor::maximize("val_acc"), ..Default::default() };
+        let history = fit(
+            &opts,
+            &mut vs,
+            |e| {
+                epoch.set(e);
+                let _ = tch::no_grad(|| w.shallow_clone().fill_(e as f64));
+                Ok(1.0)
+            },
+            || Ok((1.0 / epoch.get() as f64, vec![("val_acc".into(), acc[epoch.get() - 1])])),
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(history.len(), 4);
+        assert_eq!(Vec::<f32>::try_from(&w).unwrap(), vec![2.0]);
+        let missing = FitOptions { patience: Some(1), monitor: Monitor::maximize("auc"), ..Default::default() };
+        let e = fit(&missing, &mut vs, |_| Ok(1.0), || Ok((1.0, vec![])), |_| Ok(())).unwrap_err().to_string();
+        assert!(e.contains("no metric `auc`"), "{e}");
     }
 
     #[test]

@@ -124,3 +124,47 @@ fn csv_errors_name_file_line_and_column() {
     let e = lsat::load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("law_school_cf_train.csv") && e.contains("fetch-data lsat"), "{e}");
 }
+
+/// The UCI workbook layout (two header rows, ID column) read through calamine gives the
+/// same numbers as the CSV export. No `.xls` is mirrored, so the workbook is written here
+/// as `.xlsx` from the CSV's first rows; calamine picks the reader from the extension.
+#[test]
+fn credit_workbook_layout_reads_like_the_csv() {
+    let raw = credit::read(&root()).expect("Credit must be fetched for this test");
+    let n = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("default of credit card clients.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(1, 0, "ID").unwrap();
+    for (j, name) in credit::FEATURES.iter().enumerate() {
+        sheet.write_string(0, j as u16 + 1, format!("X{}", j + 1)).unwrap();
+        sheet.write_string(1, j as u16 + 1, *name).unwrap();
+    }
+    let yc = credit::FEATURES.len() as u16 + 1;
+    sheet.write_string(0, yc, "Y").unwrap();
+    sheet.write_string(1, yc, "default payment next month").unwrap();
+    for r in 0..n {
+        sheet.write_number(r as u32 + 2, 0, (r + 1) as f64).unwrap();
+        for (j, col) in raw.features.iter().enumerate() {
+            sheet.write_number(r as u32 + 2, j as u16 + 1, col[r]).unwrap();
+        }
+        sheet.write_number(r as u32 + 2, yc, raw.default[r]).unwrap();
+    }
+    book.save(&path).unwrap();
+    let xls = credit::read_xls(&path).unwrap();
+    assert_eq!(xls.default, raw.default[..n].to_vec());
+    for (a, b) in xls.features.iter().zip(&raw.features) {
+        assert_eq!(a[..], b[..n]);
+    }
+    // A workbook missing a column names it.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for r in 0..3u32 {
+        sheet.write_string(r, 0, "ID").unwrap();
+    }
+    let bad = dir.path().join("bad.xlsx");
+    book.save(&bad).unwrap();
+    let e = credit::read_xls(&bad).unwrap_err().to_string();
+    assert!(e.contains("bad.xlsx") && e.contains("missing column `LIMIT_BAL`"), "{e}");
+}

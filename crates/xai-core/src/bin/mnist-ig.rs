@@ -132,7 +132,7 @@ fn main() -> std::process::ExitCode {
         let mut step_losses = vec![];
 
         let history = run.stage("train", |_| {
-            let opts = FitOptions { label: "mnist-cnn".into(), epochs: c.train.epochs, patience: None };
+            let opts = FitOptions { label: "mnist-cnn".into(), epochs: c.train.epochs, ..Default::default() };
             train::fit(
                 &opts,
                 &mut vs,
