@@ -26,17 +26,18 @@ test: setup
     if [ -d "{{mirror}}" ]; then scripts/fetch-data --mirror "{{mirror}}"; else scripts/fetch-data; fi
     cargo test --workspace --no-fail-fast
 
-# Run the demo: the core MNIST + Integrated Gradients example, then every method crate's smoke configs.
-demo: setup
-    scripts/demo
+# Run the demo: the core MNIST + Integrated Gradients example, then every method crate's smoke configs
+# (extra arguments go to every run, e.g. `just demo --device cuda`).
+demo *ARGS: setup
+    scripts/demo {{ARGS}}
 
 # Throughput and peak memory of the core's hot paths (and of each method crate's bench binary).
-bench: setup
-    scripts/bench
+bench *ARGS: setup
+    scripts/bench {{ARGS}}
 
 # Run every paper-scale experiment of one method crate (configs/METHOD/*.toml, smoke configs excluded).
-reproduce METHOD: setup
-    scripts/reproduce {{METHOD}}
+reproduce METHOD *ARGS: setup
+    scripts/reproduce {{METHOD}} {{ARGS}}
 
 # Run every paper-scale experiment of every method crate.
 reproduce-all: setup

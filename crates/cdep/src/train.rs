@@ -57,7 +57,7 @@ pub struct EvalOut {
 /// One epoch's log line (training loss split into its parts).
 #[derive(Debug, Clone)]
 pub struct EpochLog {
-    /// `record.val_loss` holds the monitored quantity (the loss, or −accuracy).
+    /// The shared loop's record (its `val_loss` is the validation loss).
     pub record: EpochRecord,
     /// The validation loss itself.
     pub val_loss: f64,

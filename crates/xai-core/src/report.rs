@@ -103,9 +103,18 @@ fn status(row: &Row) -> &'static str {
 
 fn fmt(v: Option<f64>, std: Option<f64>) -> String {
     match (v, std) {
-        (Some(v), Some(s)) => format!("{v:.4} ± {s:.4}"),
-        (Some(v), None) => format!("{v:.4}"),
+        (Some(v), Some(s)) => format!("{} ± {}", num(v), num(s)),
+        (Some(v), None) => num(v),
         (None, _) => "—".into(),
+    }
+}
+
+/// Four decimals, or scientific notation where that would hide the value (1e-20 is not 0).
+fn num(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && (v.abs() < 1e-3 || v.abs() >= 1e6) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
     }
 }
 
@@ -178,5 +187,6 @@ mod tests {
         let csv = std::fs::read_to_string(dir.path().join("paper_comparison.csv")).unwrap();
         assert!(csv.starts_with("metric,ours,ours_std,paper,paper_std,check,status,note\n"), "{csv}");
         assert!(csv.contains("fidelity,0.7,,,,>= 0.75,FAIL,"), "{csv}");
+        assert!(markdown("T", &[Row::new("share", 6.7e-20, Check::AtMost(0.5))]).contains("| 6.700e-20 |"));
     }
 }

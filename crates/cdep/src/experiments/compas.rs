@@ -178,20 +178,7 @@ impl Experiment for Compas {
             penalty_fn,
             evaluate_all,
             |log| {
-                let get = |k: &str| log.record.extra.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-                metrics_log.log(&EpochRow {
-                    method: method.name().into(),
-                    lambda,
-                    seed,
-                    epoch: log.record.epoch,
-                    pred_loss: log.pred_loss,
-                    penalty: log.penalty,
-                    val_loss: log.val_loss,
-                    val_acc: get("val_acc"),
-                    test_acc: None,
-                    test_share: None,
-                    seconds: log.record.seconds,
-                })?;
+                metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
                 Ok(())
             },
         )?;

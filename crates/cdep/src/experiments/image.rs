@@ -334,20 +334,7 @@ impl Experiment for ImageExperiment {
             penalty_fn,
             evaluate_all,
             |log| {
-                let get = |k: &str| log.record.extra.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-                metrics.log(&EpochRow {
-                    method: method.name().into(),
-                    lambda,
-                    seed,
-                    epoch: log.record.epoch,
-                    pred_loss: log.pred_loss,
-                    penalty: log.penalty,
-                    val_loss: log.val_loss,
-                    val_acc: get("val_acc"),
-                    test_acc: get("test_acc"),
-                    test_share: get("test_share"),
-                    seconds: log.record.seconds,
-                })?;
+                metrics.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
                 if keep_last {
                     last_weights = Some(copy_vars(&vars));
                 }

@@ -64,6 +64,27 @@ pub struct EpochRow {
     pub seconds: f64,
 }
 
+impl EpochRow {
+    /// The row of one epoch of one (method, λ, seed) run; metrics an experiment does not
+    /// compute stay empty.
+    pub fn from_log(method: &str, lambda: f64, seed: u64, log: &crate::train::EpochLog) -> Self {
+        let get = |k: &str| log.record.extra.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        Self {
+            method: method.into(),
+            lambda,
+            seed,
+            epoch: log.record.epoch,
+            pred_loss: log.pred_loss,
+            penalty: log.penalty,
+            val_loss: log.val_loss,
+            val_acc: get("val_acc"),
+            test_acc: get("test_acc"),
+            test_share: get("test_share"),
+            seconds: log.record.seconds,
+        }
+    }
+}
+
 /// Short hash of the resolved config.
 pub fn config_hash(resolved: &str) -> String {
     let d = Sha256::digest(resolved.as_bytes());

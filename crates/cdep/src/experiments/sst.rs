@@ -290,21 +290,9 @@ impl Experiment for SstExperiment {
         let metrics = &mut *ctx.metrics;
         let trained =
             train::train(&spec, &mut vs, &mut opt, batching, &mut rng, pred_loss, penalty_fn, evaluate_all, |log| {
-                let get = |k: &str| log.record.extra.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-                best_test = best_test.max(get("test_acc").unwrap_or(f64::NEG_INFINITY));
-                metrics.log(&EpochRow {
-                    method: method.name().into(),
-                    lambda,
-                    seed,
-                    epoch: log.record.epoch,
-                    pred_loss: log.pred_loss,
-                    penalty: log.penalty,
-                    val_loss: log.val_loss,
-                    val_acc: get("val_acc"),
-                    test_acc: get("test_acc"),
-                    test_share: None,
-                    seconds: log.record.seconds,
-                })?;
+                let row = EpochRow::from_log(method.name(), lambda, seed, log);
+                best_test = best_test.max(row.test_acc.unwrap_or(f64::NEG_INFINITY));
+                metrics.log(&row)?;
                 Ok(())
             })?;
         if method == Method::Cdep {
