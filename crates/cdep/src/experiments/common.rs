@@ -80,3 +80,21 @@ pub fn subset(n: i64, k: Option<usize>, seed: u64) -> Tensor {
 pub fn copy_vars(vars: &std::collections::HashMap<String, Tensor>) -> Vec<(String, Tensor)> {
     tch::no_grad(|| vars.iter().map(|(n, t)| (n.clone(), t.detach().copy())).collect())
 }
+
+/// A `runs.csv` row with the fields every experiment fills the same way (identity of the
+/// run, epochs, penalty, cost, provenance); runners add their metrics with struct update.
+pub fn run_row(experiment: &str, ctx: &super::RunCtx<'_>, trained: &crate::train::Trained) -> crate::report::RunRow {
+    crate::report::RunRow {
+        experiment: experiment.into(),
+        method: ctx.method.name().into(),
+        lambda: ctx.lambda,
+        seed: ctx.seed,
+        epochs_run: trained.epochs.len(),
+        penalty_last_epoch: trained.epochs.last().map(|e| e.penalty).unwrap_or(f64::NAN),
+        sec_per_epoch: trained.sec_per_epoch,
+        peak_mem_mb: peak_mem_mb(),
+        git_rev: ctx.git_rev.into(),
+        config_hash: ctx.config_hash.into(),
+        ..Default::default()
+    }
+}

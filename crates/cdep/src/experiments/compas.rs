@@ -3,7 +3,7 @@
 //! as in the reference notebook. Rows come from xai-core's COMPAS reader and ProPublica
 //! filter (6,172 rows); the 17 CDEP features are built here.
 
-use super::common::{evaluate, loop_spec, peak_mem_mb, reset_peak_rss};
+use super::common::{evaluate, loop_spec, reset_peak_rss, run_row};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::cd::Sequential;
 use crate::config::{CompasBlob, Config, Method};
@@ -190,11 +190,6 @@ impl Experiment for Compas {
         let (pred, y) = (Vec::<i64>::try_from(pred)?, Vec::<i64>::try_from(self.y[2].to_device(Device::Cpu))?);
         let share = tch::no_grad(|| penalty::image_cdep(&model, &self.x[2], &self.blob, &cd))?.double_value(&[]);
         let row = RunRow {
-            experiment: "compas".into(),
-            method: method.name().into(),
-            lambda,
-            seed,
-            epochs_run: trained.epochs.len(),
             train_acc,
             val_loss,
             val_acc,
@@ -202,12 +197,7 @@ impl Experiment for Compas {
             test_share: Some(share),
             fpr_black: Some(self.fpr(&pred, &y, 0)),
             fpr_white: Some(self.fpr(&pred, &y, 2)),
-            penalty_last_epoch: trained.epochs.last().map(|e| e.penalty).unwrap_or(f64::NAN),
-            sec_per_epoch: trained.sec_per_epoch,
-            peak_mem_mb: peak_mem_mb(),
-            git_rev: ctx.git_rev.into(),
-            config_hash: ctx.config_hash.into(),
-            ..Default::default()
+            ..run_row("compas", ctx, &trained)
         };
         Ok(Outcome { row, heat: None })
     }

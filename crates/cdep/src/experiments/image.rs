@@ -1,7 +1,7 @@
 //! ColorMNIST and DecoyMNIST (spec §4.1–4.2): CNNs trained with vanilla, CDEP, RRR or EG
 //! penalties on a spurious image feature (colour pixels; corner patches).
 
-use super::common::{copy_vars, evaluate, loop_spec, peak_mem_mb, reset_peak_rss, stream_rng, subset};
+use super::common::{copy_vars, evaluate, loop_spec, reset_peak_rss, run_row, stream_rng, subset};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::baselines::{eg, rrr};
 use crate::cd::{CdOptions, Sequential};
@@ -350,23 +350,13 @@ impl Experiment for ImageExperiment {
         let share = self.blob_share(&model, &cd_opts)?;
         let heat = if ctx.first_seed { Some(self.heat_maps(&model, &cd_opts)?) } else { None };
         let row = RunRow {
-            experiment: self.kind.name().into(),
-            method: method.name().into(),
-            lambda,
-            seed,
-            epochs_run: trained.epochs.len(),
             train_acc,
             val_loss,
             val_acc,
             test_acc,
             test_share: Some(share),
             test_acc_max_epoch: None,
-            penalty_last_epoch: trained.epochs.last().map(|e| e.penalty).unwrap_or(f64::NAN),
-            sec_per_epoch: trained.sec_per_epoch,
-            peak_mem_mb: peak_mem_mb(),
-            git_rev: ctx.git_rev.into(),
-            config_hash: ctx.config_hash.into(),
-            ..Default::default()
+            ..run_row(self.kind.name(), ctx, &trained)
         };
         Ok(Outcome { row, heat })
     }

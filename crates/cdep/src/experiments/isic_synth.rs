@@ -5,7 +5,7 @@
 //! `(β, γ)` of those features is precomputed, as the ISIC pipeline does with VGG16; only
 //! the head is trained, with the ISIC penalty on the patch images.
 
-use super::common::{loop_spec, peak_mem_mb, reset_peak_rss, stream_rng, subset};
+use super::common::{loop_spec, reset_peak_rss, run_row, stream_rng, subset};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::cd::{Decomp, Sequential};
 use crate::config::{Config, Method};
@@ -235,11 +235,6 @@ impl Experiment for IsicSynth {
             Ok((ce(&logits, &self.val.y).double_value(&[]), 100.0 * acc.double_value(&[])))
         })?;
         let row = RunRow {
-            experiment: "isic_synth".into(),
-            method: method.name().into(),
-            lambda,
-            seed,
-            epochs_run: trained.epochs.len(),
             train_acc: f64::NAN,
             val_loss,
             val_acc,
@@ -247,12 +242,7 @@ impl Experiment for IsicSynth {
             auc_nopatch: Some(metrics::auc(&p, &y)),
             f1_nopatch: Some(metrics::f1_max(&p, &y)),
             flip_rate: Some(flips),
-            penalty_last_epoch: trained.epochs.last().map(|e| e.penalty).unwrap_or(f64::NAN),
-            sec_per_epoch: trained.sec_per_epoch,
-            peak_mem_mb: peak_mem_mb(),
-            git_rev: ctx.git_rev.into(),
-            config_hash: ctx.config_hash.into(),
-            ..Default::default()
+            ..run_row("isic_synth", ctx, &trained)
         };
         Ok(Outcome { row, heat: None })
     }

@@ -1,7 +1,7 @@
 //! SST with injected shortcuts (spec §4.3): an LSTM classifier trained with and without
 //! the CDEP text penalty on the flagged words (decoys, articles, pronouns).
 
-use super::common::{loop_spec, peak_mem_mb, reset_peak_rss, subset};
+use super::common::{loop_spec, reset_peak_rss, run_row, subset};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::cd::{LstmCdOptions, LstmClassifier};
 use crate::config::{Config, Experiment as ExpKind, Method};
@@ -304,23 +304,13 @@ impl Experiment for SstExperiment {
         let (_, test_acc) = self.evaluate(&model, &self.test, false)?;
         let (_, train_acc) = self.evaluate(&model, &self.train, false)?;
         let row = RunRow {
-            experiment: self.kind.name().into(),
-            method: method.name().into(),
-            lambda,
-            seed,
-            epochs_run: trained.epochs.len(),
             train_acc,
             val_loss,
             val_acc,
             test_acc,
             test_acc_max_epoch: Some(best_test),
-            penalty_last_epoch: trained.epochs.last().map(|e| e.penalty).unwrap_or(f64::NAN),
-            sec_per_epoch: trained.sec_per_epoch,
-            peak_mem_mb: peak_mem_mb(),
-            git_rev: ctx.git_rev.into(),
-            config_hash: ctx.config_hash.into(),
             embeddings: self.embeddings.clone(),
-            ..Default::default()
+            ..run_row(self.kind.name(), ctx, &trained)
         };
         Ok(Outcome { row, heat: None })
     }
