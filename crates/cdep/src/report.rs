@@ -26,6 +26,9 @@ pub struct RunRow {
     pub test_share: Option<f64>,
     /// Test accuracy of the best epoch by *test* accuracy (the old notebooks' protocol).
     pub test_acc_max_epoch: Option<f64>,
+    /// Test accuracy of the last epoch's weights (what the reference DecoyMNIST script
+    /// reports), beside `test_acc` from the best-validation weights.
+    pub test_acc_last_epoch: Option<f64>,
     pub auc_all: Option<f64>,
     pub f1_all: Option<f64>,
     pub auc_nopatch: Option<f64>,
@@ -66,6 +69,8 @@ pub struct SummaryRow {
     pub val_loss_mean: f64,
     pub test_share_mean: Option<f64>,
     pub test_acc_max_epoch_mean: Option<f64>,
+    pub test_acc_last_epoch_mean: Option<f64>,
+    pub test_acc_last_epoch_std: Option<f64>,
     pub auc_nopatch_mean: Option<f64>,
     pub flip_rate_mean: Option<f64>,
     pub fpr_black_mean: Option<f64>,
@@ -77,6 +82,11 @@ pub struct SummaryRow {
 fn opt_mean(rows: &[&RunRow], f: impl Fn(&RunRow) -> Option<f64>) -> Option<f64> {
     let v: Vec<f64> = rows.iter().filter_map(|r| f(r)).collect();
     (!v.is_empty()).then(|| mean_std(&v).0)
+}
+
+fn opt_std(rows: &[&RunRow], f: impl Fn(&RunRow) -> Option<f64>) -> Option<f64> {
+    let v: Vec<f64> = rows.iter().filter_map(|r| f(r)).collect();
+    (!v.is_empty()).then(|| mean_std(&v).1)
 }
 
 /// Groups runs by (method, λ) in method order, λ ascending.
@@ -100,6 +110,8 @@ pub fn summarize(rows: &[RunRow]) -> Vec<SummaryRow> {
                 val_loss_mean: mean_std(&g.iter().map(|r| r.val_loss).collect::<Vec<_>>()).0,
                 test_share_mean: opt_mean(&g, |r| r.test_share),
                 test_acc_max_epoch_mean: opt_mean(&g, |r| r.test_acc_max_epoch),
+                test_acc_last_epoch_mean: opt_mean(&g, |r| r.test_acc_last_epoch),
+                test_acc_last_epoch_std: opt_std(&g, |r| r.test_acc_last_epoch),
                 auc_nopatch_mean: opt_mean(&g, |r| r.auc_nopatch),
                 flip_rate_mean: opt_mean(&g, |r| r.flip_rate),
                 fpr_black_mean: opt_mean(&g, |r| r.fpr_black),

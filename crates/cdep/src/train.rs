@@ -65,6 +65,13 @@ pub struct EpochLog {
     pub penalty: f64,
 }
 
+impl EpochLog {
+    /// A named metric of this epoch's evaluation (`val_acc`, `test_acc`…).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.record.extra.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
 /// Makes one epoch's batches (index tensors) from the run's RNG.
 pub type BatchFn<'a> = Box<dyn FnMut(&mut ChaCha8Rng) -> Vec<Tensor> + 'a>;
 

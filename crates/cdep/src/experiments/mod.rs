@@ -68,7 +68,7 @@ impl EpochRow {
     /// The row of one epoch of one (method, λ, seed) run; metrics an experiment does not
     /// compute stay empty.
     pub fn from_log(method: &str, lambda: f64, seed: u64, log: &crate::train::EpochLog) -> Self {
-        let get = |k: &str| log.record.extra.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        let get = |k: &str| log.metric(k);
         Self {
             method: method.into(),
             lambda,

@@ -157,19 +157,19 @@ impl SstExperiment {
             (encode(&v.train, &vocab, &flagged), encode(&v.dev, &vocab, &flagged), encode(&v.test, &vocab, &flagged));
         let dim = cfg.model.embed_dim.unwrap_or(300);
         let (glove, embeddings) = match cfg.model.glove.as_deref().map(|p| setup.data_root.join(p)) {
-            Some(path) if path.is_file() => {
+            Some(path) if path.exists() => {
                 let mut words = vec![String::new(); vocab.len()];
                 for (w, &i) in &vocab {
                     words[i as usize] = w.clone();
                 }
-                let g = xai_core::data::glove::read(&path, dim as usize, &words)?;
+                let g = xai_core::data::glove::load(&path, dim as usize, &words)?;
                 let found = g.found_count();
                 log::info!("GloVe {}: {found} of {} words", path.display(), vocab.len());
                 (Some(g.embeddings), format!("glove:{} ({found}/{} words)", path.display(), vocab.len()))
             }
             Some(path) => {
                 log::warn!(
-                    "GloVe file {} not found: embeddings start random (N(0,1)); results are weaker",
+                    "GloVe {} not found (`just fetch-data glove50` for 50-d): embeddings start random (N(0,1)); results are weaker",
                     path.display()
                 );
                 (None, "random".to_string())
@@ -309,6 +309,7 @@ impl Experiment for SstExperiment {
             val_acc,
             test_acc,
             test_acc_max_epoch: Some(best_test),
+            test_acc_last_epoch: trained.epochs.last().and_then(|e| e.metric("test_acc")),
             embeddings: self.embeddings.clone(),
             ..run_row(self.kind.name(), ctx, &trained)
         };

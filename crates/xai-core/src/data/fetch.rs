@@ -253,10 +253,21 @@ fn copy_from_mirror(src: &Path, dest: &Path, f: &FileEntry, trust: bool) -> Resu
     write_verified(dest, f, std::io::BufReader::new(file), len, &src.display().to_string(), trust)
 }
 
+/// An HTTP agent that trusts the operating system's certificate store (and
+/// `SSL_CERT_FILE`), so downloads work behind TLS-intercepting proxies, as pip and curl do.
+fn agent() -> ureq::Agent {
+    use ureq::tls::{RootCerts, TlsConfig};
+    ureq::Agent::config_builder()
+        .tls_config(TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build())
+        .build()
+        .into()
+}
+
 fn download(dest: &Path, f: &FileEntry, trust: bool) -> Result<Digests> {
     let mut last_err = None;
+    let agent = agent();
     for url in std::iter::once(&f.url).chain(&f.alt_urls).filter(|u| !u.is_empty()) {
-        match ureq::get(url).call() {
+        match agent.get(url).call() {
             Ok(resp) => {
                 let (_, body) = resp.into_parts();
                 let len = body.content_length().unwrap_or(f.size);

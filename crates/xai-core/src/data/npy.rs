@@ -15,8 +15,32 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 pub struct Header {
     pub kind: Kind,
     pub shape: Vec<i64>,
+    /// Column-major data (numpy's `fortran_order`): stored as the reversed shape.
+    pub fortran_order: bool,
     /// Bytes before the data: magic, version, length and the header text.
     pub data_offset: usize,
+}
+
+impl Header {
+    /// The shape the bytes are laid out in (row-major).
+    fn storage_shape(&self) -> Vec<i64> {
+        if self.fortran_order {
+            self.shape.iter().rev().copied().collect()
+        } else {
+            self.shape.clone()
+        }
+    }
+
+    /// The array with its logical shape: a Fortran-ordered array becomes a transposed
+    /// view of its storage (no copy; `.contiguous()` when row-major memory is needed).
+    fn view(&self, storage: Tensor) -> Tensor {
+        if self.fortran_order {
+            let dims: Vec<i64> = (0..self.shape.len() as i64).rev().collect();
+            storage.permute(dims.as_slice())
+        } else {
+            storage
+        }
+    }
 }
 
 fn kind_of(descr: &str) -> Option<Kind> {
@@ -69,9 +93,11 @@ pub fn parse_header(what: &Path, bytes: &[u8]) -> Result<Header> {
     let kind = kind_of(descr)
         .ok_or_else(|| err(start, format!("unsupported dtype {descr} (object arrays need Python's pickle)")))?;
     let fortran = field("fortran_order").ok_or_else(|| err(start, "no 'fortran_order' in header".into()))?;
-    if fortran.starts_with("True") {
-        return Err(err(start, "Fortran-ordered arrays are not supported".into()));
-    }
+    let fortran_order = match fortran {
+        f if f.starts_with("True") => true,
+        f if f.starts_with("False") => false,
+        _ => return Err(err(start, "'fortran_order' is neither True nor False".into())),
+    };
     let shape_txt = field("shape")
         .and_then(|r| r.strip_prefix('('))
         .and_then(|r| r.split(')').next())
@@ -83,7 +109,7 @@ pub fn parse_header(what: &Path, bytes: &[u8]) -> Result<Header> {
         .map(|s| s.trim_end_matches('L').parse::<i64>().ok().filter(|&d| d >= 0))
         .collect::<Option<Vec<i64>>>()
         .ok_or_else(|| err(start, format!("bad shape ({shape_txt})")))?;
-    Ok(Header { kind, shape, data_offset: end })
+    Ok(Header { kind, shape, fortran_order, data_offset: end })
 }
 
 fn numel(what: &Path, shape: &[i64]) -> Result<usize> {
@@ -131,14 +157,21 @@ pub fn read_array(what: &Path, mut reader: impl Read, limit: u64) -> Result<Tens
             ),
         ));
     }
-    let t = Tensor::f_empty(h.shape.as_slice(), (h.kind, tch::Device::Cpu))?;
+    let t = Tensor::f_empty(h.storage_shape().as_slice(), (h.kind, tch::Device::Cpu))?;
     if nbytes > 0 {
         // SAFETY: `t` is a freshly allocated, contiguous CPU tensor of exactly `nbytes`
         // bytes that nothing else references; we fill it before anyone reads it.
         let buf = unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut u8, nbytes) };
         read_exact(what, &mut reader, buf, h.data_offset)?;
     }
-    Ok(t)
+    Ok(h.view(t))
+}
+
+/// Reads a `.npy` file (either memory order; see [`read_array`]).
+pub fn read_npy(path: &Path) -> Result<Tensor> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let limit = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    read_array(path, std::io::BufReader::new(f), limit)
 }
 
 fn read_exact(what: &Path, r: &mut impl Read, buf: &mut [u8], offset: usize) -> Result<()> {
@@ -162,7 +195,7 @@ pub fn read_npy_bytes(what: &Path, bytes: &[u8]) -> Result<Tensor> {
             ),
         ));
     }
-    Ok(Tensor::f_from_data_size(&bytes[h.data_offset..], &h.shape, h.kind)?)
+    Ok(h.view(Tensor::f_from_data_size(&bytes[h.data_offset..], &h.storage_shape(), h.kind)?))
 }
 
 /// Reads the named members (without `.npy`) of an `.npz` file, in the order asked.
@@ -205,6 +238,29 @@ mod tests {
         assert!(got[0].equal(&b) && got[1].equal(&a));
         let e = read_npz(&p, &["c"]).unwrap_err().to_string();
         assert!(e.contains("no member `c.npy`"), "{e}");
+    }
+
+    /// numpy's `np.asfortranarray(np.arange(6, dtype='<f4').reshape(2, 3))` saved with
+    /// `np.save`: the bytes run down the columns.
+    #[test]
+    fn fortran_order_gives_the_logical_array() {
+        let header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }";
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        let pad = 64 - (10 + header.len() + 1) % 64;
+        let text = format!("{header}{}\n", " ".repeat(pad));
+        bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(text.as_bytes());
+        for v in [0f32, 3., 1., 4., 2., 5.] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let want = Tensor::arange(6, (Kind::Float, tch::Device::Cpu)).view([2, 3]);
+        let from_bytes = read_npy_bytes(Path::new("f.npy"), &bytes).unwrap();
+        assert!(from_bytes.equal(&want), "{from_bytes}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.npy");
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(read_npy(&p).unwrap().equal(&want));
     }
 
     #[test]
