@@ -98,3 +98,12 @@ pub fn run_row(experiment: &str, ctx: &super::RunCtx<'_>, trained: &crate::train
         ..Default::default()
     }
 }
+
+/// Saves the weights a run is evaluated with as
+/// `checkpoints/<method>_lambda<λ>_seed<seed>.safetensors` (atomically), so a reported
+/// number can be re-checked or the model reused.
+pub fn save_weights(ctx: &super::RunCtx<'_>, vs: &tch::nn::VarStore) -> Result<()> {
+    let file = format!("{}_lambda{}_seed{}.safetensors", ctx.method.name(), ctx.lambda, ctx.seed);
+    xai_core::checkpoint::save(vs, &ctx.checkpoints.join(file))?;
+    Ok(())
+}

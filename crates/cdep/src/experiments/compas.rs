@@ -3,7 +3,7 @@
 //! as in the reference notebook. Rows come from xai-core's COMPAS reader and ProPublica
 //! filter (6,172 rows); the 17 CDEP features are built here.
 
-use super::common::{evaluate, loop_spec, reset_peak_rss, run_row};
+use super::common::{evaluate, loop_spec, reset_peak_rss, run_row, save_weights};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::cd::Sequential;
 use crate::config::{CompasBlob, Config, Method};
@@ -189,6 +189,7 @@ impl Experiment for Compas {
         let pred = tch::no_grad(|| blind(&self.x[2]))?.argmax(-1, false).to_device(Device::Cpu);
         let (pred, y) = (Vec::<i64>::try_from(pred)?, Vec::<i64>::try_from(self.y[2].to_device(Device::Cpu))?);
         let share = tch::no_grad(|| penalty::image_cdep(&model, &self.x[2], &self.blob, &cd))?.double_value(&[]);
+        save_weights(ctx, &vs)?;
         let row = RunRow {
             train_acc,
             val_loss,

@@ -1,12 +1,12 @@
 //! ColorMNIST and DecoyMNIST (spec §4.1–4.2): CNNs trained with vanilla, CDEP, RRR or EG
 //! penalties on a spurious image feature (colour pixels; corner patches).
 
-use super::common::{copy_vars, evaluate, loop_spec, reset_peak_rss, run_row, stream_rng, subset};
+use super::common::{copy_vars, evaluate, loop_spec, reset_peak_rss, run_row, save_weights, stream_rng, subset};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::baselines::{eg, rrr};
 use crate::cd::{CdOptions, Sequential};
 use crate::config::{BlobSampling, Config, Experiment as ExpKind, Method, MnistSource, ValColors};
-use crate::report::{RunRow, SummaryRow};
+use crate::report::{epoch_chart, EpochCurves, RunRow, SummaryRow};
 use crate::{models, penalty, train, CdepError, Result};
 use rand::Rng;
 use std::path::Path;
@@ -80,6 +80,8 @@ pub struct ImageExperiment {
     heat_display: Tensor,
     /// Training-colour and test-colour examples (one per digit) for the examples figure.
     examples: Tensor,
+    /// Per-epoch test accuracy of every finished run, keyed by (method, λ).
+    curves: Vec<(String, f64, Vec<f64>)>,
 }
 
 fn mnist_pool(cfg: &Config, root: &Path) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
@@ -205,6 +207,7 @@ impl ImageExperiment {
             test_y: test_y.to_device(dev),
             blobs,
             examples,
+            curves: vec![],
         })
     }
 
@@ -349,6 +352,12 @@ impl Experiment for ImageExperiment {
         let (_, train_acc) = evaluate(&forward_eval, &self.train_x, &self.train_y, batch)?;
         let share = self.blob_share(&model, &cd_opts)?;
         let heat = if ctx.first_seed { Some(self.heat_maps(&model, &cd_opts)?) } else { None };
+        save_weights(ctx, &vs)?;
+        self.curves.push((
+            method.name().into(),
+            lambda,
+            trained.epochs.iter().filter_map(|e| e.metric("test_acc")).collect(),
+        ));
         let row = RunRow {
             train_acc,
             val_loss,
@@ -392,6 +401,20 @@ impl Experiment for ImageExperiment {
             ..Default::default()
         };
         save_grid(&Tensor::cat(&grid, 0), &opts, &dir.join(format!("cd_heatmap_{name}.png")))?;
+        let curves: Vec<EpochCurves> = best
+            .iter()
+            .map(|b| EpochCurves {
+                label: if b.lambda > 0.0 { format!("{} λ={}", b.method, b.lambda) } else { b.method.clone() },
+                per_seed: self
+                    .curves
+                    .iter()
+                    .filter(|(m, l, _)| *m == b.method && *l == b.lambda)
+                    .map(|(_, _, c)| c.clone())
+                    .collect(),
+            })
+            .collect();
+        let title = format!("{name}: test accuracy per epoch (best λ per method, mean ± std over seeds)");
+        epoch_chart(&curves, &title, &dir.join(format!("{name}_epochs.png")))?;
         Ok(())
     }
 

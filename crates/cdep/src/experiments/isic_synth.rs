@@ -5,7 +5,7 @@
 //! `(β, γ)` of those features is precomputed, as the ISIC pipeline does with VGG16; only
 //! the head is trained, with the ISIC penalty on the patch images.
 
-use super::common::{loop_spec, reset_peak_rss, run_row, stream_rng, subset};
+use super::common::{loop_spec, reset_peak_rss, run_row, save_weights, stream_rng, subset};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::cd::{Decomp, Sequential};
 use crate::config::{Config, Method};
@@ -234,6 +234,7 @@ impl Experiment for IsicSynth {
             let acc = logits.argmax(-1, false).eq_tensor(&self.val.y).to_kind(Kind::Float).mean(Kind::Float);
             Ok((ce(&logits, &self.val.y).double_value(&[]), 100.0 * acc.double_value(&[])))
         })?;
+        save_weights(ctx, &vs)?;
         let row = RunRow {
             train_acc: f64::NAN,
             val_loss,

@@ -34,6 +34,8 @@ pub struct RunCtx<'a> {
     pub metrics: &'a mut CsvLog,
     pub git_rev: &'a str,
     pub config_hash: &'a str,
+    /// The run folder's `checkpoints/`, where each run's final weights go.
+    pub checkpoints: &'a Path,
 }
 
 /// One paper experiment.
@@ -142,6 +144,7 @@ pub fn run_sweep(cfg: &Config, resolved_toml: &str, setup: &Setup) -> anyhow::Re
     let mut metrics = run.csv_log("metrics.csv")?;
     let mut outcomes = vec![];
     let mut failures = vec![];
+    let checkpoints = run.checkpoints_dir();
     run.stage("train", |_| {
         for &method in &cfg.run.methods {
             let lambdas = cfg.lambdas.for_method(method).map_err(|e| xai_core::Error::Other(e.to_string()))?;
@@ -155,6 +158,7 @@ pub fn run_sweep(cfg: &Config, resolved_toml: &str, setup: &Setup) -> anyhow::Re
                         metrics: &mut metrics,
                         git_rev: &git_rev,
                         config_hash: &hash,
+                        checkpoints: &checkpoints,
                     };
                     match exp.run_one(&mut ctx) {
                         Ok(o) => {

@@ -1,7 +1,7 @@
 //! SST with injected shortcuts (spec §4.3): an LSTM classifier trained with and without
 //! the CDEP text penalty on the flagged words (decoys, articles, pronouns).
 
-use super::common::{loop_spec, reset_peak_rss, run_row, subset};
+use super::common::{loop_spec, reset_peak_rss, run_row, save_weights, subset};
 use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
 use crate::cd::{LstmCdOptions, LstmClassifier};
 use crate::config::{Config, Experiment as ExpKind, Method};
@@ -303,6 +303,7 @@ impl Experiment for SstExperiment {
         let (val_loss, val_acc) = self.evaluate(&model, &self.dev, false)?;
         let (_, test_acc) = self.evaluate(&model, &self.test, false)?;
         let (_, train_acc) = self.evaluate(&model, &self.train, false)?;
+        save_weights(ctx, &vs)?;
         let row = RunRow {
             train_acc,
             val_loss,
