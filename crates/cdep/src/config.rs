@@ -433,6 +433,10 @@ pub struct Quirks {
     /// SST: early stopping on the last dev batch's loss only.
     #[serde(default)]
     pub dev_loss_last_batch: bool,
+    /// COMPAS: the notebook's keyword lists as written, where a missing comma fuses
+    /// 'Possession' 'Poss' into one never-matching word and 'Drivers' is counted twice.
+    #[serde(default)]
+    pub compas_keyword_lists: bool,
 }
 
 /// `[checks]`: the pass criteria of the verdict line (smoke and paper-scale differ).

@@ -19,15 +19,32 @@ use xai_core::report::{Check, Row};
 
 /// Race categories (one-hot columns 0–5).
 pub const RACES: [&str; 6] = ["African-American", "Asian", "Caucasian", "Hispanic", "Native American", "Other"];
-const AGES: [&str; 3] = ["Greater than 45", "25 - 45", "Less than 25"];
-/// Keyword groups matched (case-insensitively, as substrings) in `c_charge_desc`.
-/// The reference notebook's exact lists are not public; these are documented guesses.
-pub const KEYWORDS: [&[&str]; 5] = [&["theft"], &["driv"], &["poss"], &["battery", "assault", "viol"], &["no charge"]];
+/// Age categories in pandas' `get_dummies` order (sorted), as the notebook's columns.
+const AGES: [&str; 3] = ["25 - 45", "Greater than 45", "Less than 25"];
+/// The notebook's charge keywords (`black_book`), in feature order theft, driving,
+/// possession, violence, no charge. A feature counts the listed words that occur in
+/// `c_charge_desc` (case-sensitive substrings, as pandas' `str.contains`).
+pub const KEYWORDS: [&[&str]; 5] = [
+    &["Theft", "Burglary"],
+    &["Drivers", "Driving", "License", "DUI", "Veh"],
+    &["Possession", "Poss", "Cocaine", "Cannabis"],
+    &["Battery", "Assault", "Violence", "Abuse"],
+    &["no charge"],
+];
+/// The same lists as the notebook wrote them (`reference_quirks.compas_keyword_lists`):
+/// Python joins `'Possession'  'Poss'` into one string, and 'Drivers' appears twice.
+pub const KEYWORDS_REFERENCE: [&[&str]; 5] = [
+    &["Theft", "Burglary"],
+    &["Drivers", "Driving", "License", "Drivers", "DUI", "Veh"],
+    &["PossessionPoss", "Cocaine", "Cannabis"],
+    &["Battery", "Assault", "Violence", "Abuse"],
+    &["no charge"],
+];
 /// Number of features.
 pub const D: i64 = 17;
 
 /// The 17 CDEP features `[N, 17]` (unstandardised) and `two_year_recid` `[N]`.
-pub fn features(root: &Path) -> Result<(Tensor, Tensor)> {
+pub fn features(root: &Path, keywords: &[&[&str]; 5]) -> Result<(Tensor, Tensor)> {
     let t = csv::read("compas", &compas::path(root), b',')?;
     let rows = compas::filtered_rows(&t)?;
     let (race, degree, age, sex, desc) =
@@ -39,12 +56,13 @@ pub fn features(root: &Path) -> Result<(Tensor, Tensor)> {
     for &r in &rows {
         let cell = |c: usize| t.rows[r][c].trim();
         x.extend(RACES.iter().map(|k| f32::from(cell(race) == *k)));
-        x.push(f32::from(cell(degree) == "F"));
+        // `get_dummies(drop_first=True)` keeps `crimefactor_M` and `sex_Male`.
+        x.push(f32::from(cell(degree) == "M"));
         x.extend(AGES.iter().map(|k| f32::from(cell(age) == *k)));
-        x.push(f32::from(cell(sex) == "Female"));
+        x.push(f32::from(cell(sex) == "Male"));
         x.push(t.float(r, priors)? as f32);
-        let d = cell(desc).to_lowercase();
-        x.extend(KEYWORDS.iter().map(|ks| f32::from(ks.iter().any(|k| d.contains(k)))));
+        let d = cell(desc);
+        x.extend(keywords.iter().map(|ks| ks.iter().filter(|k| d.contains(*k)).count() as f32));
         y.push(t.float(r, target)? as i64);
     }
     Ok((Tensor::from_slice(&x).view([rows.len() as i64, D]), Tensor::from_slice(&y)))
@@ -63,7 +81,8 @@ pub struct Compas {
 
 impl Compas {
     pub fn prepare(cfg: &Config, setup: &Setup) -> Result<Self> {
-        let (x, y) = features(&setup.data_root)?;
+        let keywords = if cfg.reference_quirks.compas_keyword_lists { &KEYWORDS_REFERENCE } else { &KEYWORDS };
+        let (x, y) = features(&setup.data_root, keywords)?;
         let race = x.narrow(1, 0, 6).argmax(1, false);
         let n = x.size()[0];
         let mut idx: Vec<i64> = (0..n).collect();
