@@ -42,7 +42,7 @@ reproduce METHOD *ARGS: setup
 
 # Run every paper-scale experiment of every method crate.
 reproduce-all: setup
-    for m in $(ls configs); do [ -d "crates/$m" ] && scripts/reproduce "$m"; done; true
+    failed=""; for m in $(ls configs); do if [ -d "crates/$m" ]; then scripts/reproduce "$m" || failed="$failed $m"; fi; done; if [ -n "$failed" ]; then echo "reproduce-all: failures in:$failed" >&2; exit 1; fi
 
 # Formatting and lints as CI wants them.
 lint: setup

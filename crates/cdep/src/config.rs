@@ -34,6 +34,8 @@ pub struct Config {
     pub checks: Checks,
     #[serde(default)]
     pub compas: CompasCfg,
+    #[serde(default)]
+    pub isic: IsicCfg,
 }
 
 /// Which COMPAS columns form the blob.
@@ -132,6 +134,21 @@ pub struct RunCfg {
     /// Device (the command line's `--device` wins unless it is `auto`).
     #[serde(default)]
     pub device: Option<DeviceChoice>,
+    /// Which runs leave their final weights in `checkpoints/`.
+    #[serde(default)]
+    pub save_weights: SaveWeights,
+}
+
+/// `run.save_weights`: which runs write `checkpoints/<method>_lambda<λ>_seed<s>.safetensors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaveWeights {
+    /// Every (method, λ, seed).
+    #[default]
+    All,
+    /// The sweep's first seed of each (method, λ) (large models: ISIC's head is 480 MB).
+    FirstSeed,
+    None,
 }
 
 /// Which MNIST file pair feeds the image experiments.
@@ -218,6 +235,10 @@ pub struct ModelCfg {
     /// `glove50` folder (`just fetch-data glove50`); None or missing: random init (recorded).
     #[serde(default)]
     pub glove: Option<String>,
+    /// ISIC: VGG16 ImageNet weights as safetensors with torchvision's names, under the data
+    /// root unless absolute (`scripts/convert-vgg16` makes the file from `vgg16-397923af.pth`).
+    #[serde(default)]
+    pub weights: Option<String>,
 }
 
 /// Optimisers.
@@ -424,7 +445,9 @@ pub struct Quirks {
     /// RRR/EG: a penalty optimizer step, then a prediction step, per batch.
     #[serde(default)]
     pub double_step: bool,
-    /// ISIC: CDEP trains without dropout after the first batch.
+    /// ISIC: the reference's CD call leaves the head in eval mode, so CDEP trains without
+    /// dropout from its first penalised batch to the end of each epoch (`isic_synth`:
+    /// from its first batch on).
     #[serde(default)]
     pub isic_eval_mode_leak: bool,
     /// DecoyMNIST: test with last-epoch instead of best weights.
@@ -437,6 +460,120 @@ pub struct Quirks {
     /// 'Possession' 'Poss' into one never-matching word and 'Drivers' is counted twice.
     #[serde(default)]
     pub compas_keyword_lists: bool,
+}
+
+/// `[isic]`: the real ISIC experiment (spec §4.4); the folder layout is in
+/// `datasets/README.md` and `xai_core::data::isic`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsicCfg {
+    /// Side images and patch maps are resized to (the paper: 299).
+    #[serde(default = "default_isic_size")]
+    pub image_size: i64,
+    /// Side of the square the patch maps are dilated with before CD, in pixels at 299 px
+    /// (scaled with `image_size`); 0: no dilation.
+    #[serde(default = "default_isic_dilation")]
+    pub dilation: i64,
+    /// A map pixel is patch where its channel 0 exceeds this.
+    #[serde(default = "default_isic_threshold")]
+    pub mask_threshold: u8,
+    /// Images per VGG16 forward / CD pass while features are computed.
+    #[serde(default = "default_isic_feature_batch")]
+    pub feature_batch_size: i64,
+    /// Folder of the feature cache, under the data root unless absolute (default `isic/cache`).
+    #[serde(default)]
+    pub cache_dir: Option<String>,
+    /// A random-init VGG16 (`vgg::random_init`) instead of `model.weights`: a pipeline check,
+    /// not the experiment.
+    #[serde(default)]
+    pub random_init: bool,
+}
+
+fn default_isic_size() -> i64 {
+    xai_core::data::isic::pixels::REFERENCE_SIZE as i64
+}
+fn default_isic_dilation() -> i64 {
+    xai_core::data::isic::pixels::DEFAULT_DILATION
+}
+fn default_isic_threshold() -> u8 {
+    xai_core::data::isic::pixels::DEFAULT_THRESHOLD
+}
+fn default_isic_feature_batch() -> i64 {
+    16
+}
+
+impl Default for IsicCfg {
+    fn default() -> Self {
+        Self {
+            image_size: default_isic_size(),
+            dilation: default_isic_dilation(),
+            mask_threshold: default_isic_threshold(),
+            feature_batch_size: default_isic_feature_batch(),
+            cache_dir: None,
+            random_init: false,
+        }
+    }
+}
+
+impl IsicCfg {
+    /// Checks the ISIC settings of a config whose experiment is `isic`.
+    fn validate(&self, model: &ModelCfg, methods: &[Method]) -> Result<()> {
+        let bad = |what: &str, msg: String| Err(CdepError::invalid(what, msg));
+        if !(32..=4096).contains(&self.image_size) {
+            return bad(
+                "isic.image_size",
+                format!("{}; VGG16 halves the image five times, so use 32 to 4096 (the paper: 299)", self.image_size),
+            );
+        }
+        if self.dilation < 0 || self.feature_batch_size <= 0 {
+            return bad(
+                "isic",
+                format!(
+                    "dilation = {} must be ≥ 0 and feature_batch_size = {} positive",
+                    self.dilation, self.feature_batch_size
+                ),
+            );
+        }
+        if model.kind != ModelKind::VggHead {
+            return bad("model.kind", format!("{:?}; the ISIC experiment trains the `vgg_head`", model.kind));
+        }
+        match (&model.weights, self.random_init) {
+            (Some(_), true) => {
+                return bad("isic.random_init", "true while model.weights is set; choose one".into());
+            }
+            (None, false) => {
+                return bad(
+                    "model.weights",
+                    "missing: set it to the VGG16 ImageNet weights as safetensors (make them from torchvision's \
+                     vgg16-397923af.pth with scripts/convert-vgg16), or set isic.random_init = true for a \
+                     pipeline check"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        let hidden = model.hidden.unwrap_or(crate::vgg::IMAGENET_HIDDEN);
+        if model.weights.is_some() && hidden != crate::vgg::IMAGENET_HIDDEN {
+            return bad(
+                "model.hidden",
+                format!(
+                    "{hidden}; the head starts from the ImageNet classifier, whose layers are {} wide",
+                    crate::vgg::IMAGENET_HIDDEN
+                ),
+            );
+        }
+        if let Some(m) = methods.iter().find(|m| matches!(m, Method::Rrr | Method::Eg)) {
+            return bad(
+                "run.methods",
+                format!(
+                    "{} needs gradients through VGG16 on pixels (the reference's train_saliency.py), which this \
+                     runner does not build; it trains the head on cached features (use vanilla, excluded, cdep)",
+                    m.name()
+                ),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[checks]`: the pass criteria of the verdict line (smoke and paper-scale differ).
@@ -499,6 +636,9 @@ impl Config {
         }
         if self.eg.k < 1 || self.eg.chunk < 1 {
             return bad("eg", format!("k = {} and chunk = {} must be ≥ 1", self.eg.k, self.eg.chunk));
+        }
+        if self.run.experiment == Experiment::Isic {
+            self.isic.validate(&self.model, &self.run.methods)?;
         }
         Ok(())
     }

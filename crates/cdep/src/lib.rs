@@ -15,6 +15,7 @@
 //! | [`train`] | one loop: prediction loss + λ·penalty, early stopping, best weights |
 //! | [`experiments`] | data preparation and runs of every paper experiment |
 //! | [`metrics`] | ROC-AUC and threshold-maximised F1 (ISIC) |
+//! | [`vgg`] | VGG16 with torchvision's variable names (ISIC) |
 //! | [`report`] | runs/summary/best CSVs, paper tables, figures |
 
 pub mod baselines;
@@ -27,5 +28,6 @@ pub mod models;
 pub mod penalty;
 pub mod report;
 pub mod train;
+pub mod vgg;
 
 pub use error::{CdepError, Result};

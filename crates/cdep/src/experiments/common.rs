@@ -101,8 +101,14 @@ pub fn run_row(experiment: &str, ctx: &super::RunCtx<'_>, trained: &crate::train
 
 /// Saves the weights a run is evaluated with as
 /// `checkpoints/<method>_lambda<λ>_seed<seed>.safetensors` (atomically), so a reported
-/// number can be re-checked or the model reused.
+/// number can be re-checked or the model reused; `run.save_weights` chooses which runs.
 pub fn save_weights(ctx: &super::RunCtx<'_>, vs: &tch::nn::VarStore) -> Result<()> {
+    use crate::config::SaveWeights;
+    match ctx.save {
+        SaveWeights::None => return Ok(()),
+        SaveWeights::FirstSeed if !ctx.first_seed => return Ok(()),
+        _ => {}
+    }
     let file = format!("{}_lambda{}_seed{}.safetensors", ctx.method.name(), ctx.lambda, ctx.seed);
     xai_core::checkpoint::save(vs, &ctx.checkpoints.join(file))?;
     Ok(())

@@ -5,6 +5,9 @@
 pub mod common;
 pub mod compas;
 pub mod image;
+pub mod isic;
+pub mod isic_features;
+pub mod isic_report;
 pub mod isic_synth;
 pub mod sst;
 
@@ -36,6 +39,8 @@ pub struct RunCtx<'a> {
     pub config_hash: &'a str,
     /// The run folder's `checkpoints/`, where each run's final weights go.
     pub checkpoints: &'a Path,
+    /// Which runs save their weights there.
+    pub save: crate::config::SaveWeights,
 }
 
 /// One paper experiment.
@@ -48,6 +53,14 @@ pub trait Experiment {
     fn paper_rows(&self, best: &[SummaryRow], summary: &[SummaryRow]) -> Vec<xai_core::report::Row>;
     /// `table_mnist.csv`, `table_sst.csv` or `table_isic.csv`.
     fn table_file(&self) -> &'static str;
+    /// Tables of its own, written after the generic `table_file` (which they may replace).
+    fn write_tables(&self, _run_dir: &Path, _best: &[SummaryRow]) -> Result<()> {
+        Ok(())
+    }
+    /// Facts about the prepared data (counts, splits, caches) for `results.json`.
+    fn data_summary(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// One row of `metrics.csv` (per epoch of every run).
@@ -109,18 +122,9 @@ pub fn build(cfg: &Config, setup: &Setup) -> Result<Box<dyn Experiment>> {
         ExpKind::SstDecoy | ExpKind::SstArticle | ExpKind::SstGender => {
             Box::new(sst::SstExperiment::prepare(cfg, setup)?)
         }
+        ExpKind::Isic => Box::new(isic::Isic::prepare(cfg, setup)?),
         ExpKind::IsicSynth => Box::new(isic_synth::IsicSynth::prepare(cfg, setup)?),
         ExpKind::Compas => Box::new(compas::Compas::prepare(cfg, setup)?),
-
-        other => {
-            return Err(CdepError::invalid(
-                "run.experiment",
-                format!(
-                    "`{}` is configured but its runner is not built yet in this version of the crate",
-                    other.name()
-                ),
-            ))
-        }
     })
 }
 
@@ -159,6 +163,7 @@ pub fn run_sweep(cfg: &Config, resolved_toml: &str, setup: &Setup) -> anyhow::Re
                         git_rev: &git_rev,
                         config_hash: &hash,
                         checkpoints: &checkpoints,
+                        save: cfg.run.save_weights,
                     };
                     match exp.run_one(&mut ctx) {
                         Ok(o) => {
@@ -201,6 +206,7 @@ pub fn run_sweep(cfg: &Config, resolved_toml: &str, setup: &Setup) -> anyhow::Re
         run.write_csv("timing.csv", &report::timing(&rows))?;
         report::write_paper_table(run.path(), exp.table_file(), cfg.run.experiment.name(), &best, &cfg.run.methods)
             .map_err(to_core)?;
+        exp.write_tables(run.path(), &best).map_err(to_core)?;
         let title = format!("{}: test accuracy vs λ", setup.label);
         report::results_chart(
             &summary,
@@ -233,7 +239,11 @@ pub fn run_sweep(cfg: &Config, resolved_toml: &str, setup: &Setup) -> anyhow::Re
         );
         println!("{line}");
         xai_core::fsutil::atomic_write(&run.path().join("verdict.txt"), format!("{line}\n").as_bytes())?;
-        run.write_results(&serde_json::json!({ "best": best, "passed": ok, "verdict": line }))?;
+        let mut results = serde_json::json!({ "best": best, "passed": ok, "verdict": line });
+        if let Some(data) = exp.data_summary() {
+            results["data"] = data;
+        }
+        run.write_results(&results)?;
         Ok(ok)
     })?;
     let dir = run.finish()?;

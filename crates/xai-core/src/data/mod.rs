@@ -13,6 +13,7 @@ pub mod ecg;
 pub mod fetch;
 pub mod glove;
 pub mod idx;
+pub mod isic;
 pub mod mnist;
 pub mod npy;
 pub mod preview;
