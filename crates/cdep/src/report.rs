@@ -24,6 +24,8 @@ pub struct RunRow {
     pub test_acc: f64,
     /// Mean CD share of the spurious blob on test data (image experiments).
     pub test_share: Option<f64>,
+    /// Share of test predictions that change without the blob's relevant CD part.
+    pub test_blob_flip: Option<f64>,
     /// Test accuracy of the best epoch by *test* accuracy (the old notebooks' protocol).
     pub test_acc_max_epoch: Option<f64>,
     /// Test accuracy of the last epoch's weights (what the reference DecoyMNIST script
@@ -68,6 +70,7 @@ pub struct SummaryRow {
     pub val_acc_mean: f64,
     pub val_loss_mean: f64,
     pub test_share_mean: Option<f64>,
+    pub test_blob_flip_mean: Option<f64>,
     pub test_acc_max_epoch_mean: Option<f64>,
     pub test_acc_last_epoch_mean: Option<f64>,
     pub test_acc_last_epoch_std: Option<f64>,
@@ -109,6 +112,7 @@ pub fn summarize(rows: &[RunRow]) -> Vec<SummaryRow> {
                 val_acc_mean: mean_std(&g.iter().map(|r| r.val_acc).collect::<Vec<_>>()).0,
                 val_loss_mean: mean_std(&g.iter().map(|r| r.val_loss).collect::<Vec<_>>()).0,
                 test_share_mean: opt_mean(&g, |r| r.test_share),
+                test_blob_flip_mean: opt_mean(&g, |r| r.test_blob_flip),
                 test_acc_max_epoch_mean: opt_mean(&g, |r| r.test_acc_max_epoch),
                 test_acc_last_epoch_mean: opt_mean(&g, |r| r.test_acc_last_epoch),
                 test_acc_last_epoch_std: opt_std(&g, |r| r.test_acc_last_epoch),

@@ -225,15 +225,22 @@ impl ImageExperiment {
 
     /// Mean CD share of the fixed blobs on a slice of the test set (0.5: the blob counts as
     /// much as the rest of the image; 0: not at all).
-    fn blob_share(&self, model: &Sequential, opts: &CdOptions) -> Result<f64> {
+    /// The blob's mean CD share (the penalty's own measure), and the share of predictions
+    /// that change when the blob's relevant part is taken out of the logits
+    /// (`argmax γ ≠ argmax(β + γ)`). A small share with a large flip rate means the net
+    /// still decides by the blob through a part CD labels relevant but strongly negative.
+    fn blob_share(&self, model: &Sequential, opts: &CdOptions) -> Result<(f64, f64)> {
         tch::no_grad(|| {
             let nb = self.share_masks.size()[0];
-            let mut total = 0.0;
+            let (mut share, mut flip) = (0.0, 0.0);
             for i in 0..nb {
-                let m = self.share_masks.narrow(0, i, 1);
-                total += penalty::image_cdep(model, &self.share_x, &m, opts)?.double_value(&[]);
+                let m = self.share_masks.get(i);
+                let d = model.cd(&self.share_x, &m, opts)?;
+                share += penalty::image(&d).double_value(&[]);
+                let changed = d.irrel.argmax(-1, false).ne_tensor(&(&d.rel + &d.irrel).argmax(-1, false));
+                flip += changed.to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
             }
-            Ok(total / nb as f64)
+            Ok((share / nb as f64, flip / nb as f64))
         })
     }
 
@@ -317,10 +324,15 @@ impl Experiment for ImageExperiment {
         let evaluate_all = || -> Result<train::EvalOut> {
             let (val_loss, val_acc) = evaluate(&forward_eval, &self.val_x, &self.val_y, batch)?;
             let (_, test_acc) = evaluate(&forward_eval, &self.test_x, &self.test_y, batch)?;
-            let share = self.blob_share(&model, &cd_opts)?;
+            let (share, flip) = self.blob_share(&model, &cd_opts)?;
             Ok(train::EvalOut {
                 val_loss,
-                metrics: vec![("val_acc".into(), val_acc), ("test_acc".into(), test_acc), ("test_share".into(), share)],
+                metrics: vec![
+                    ("val_acc".into(), val_acc),
+                    ("test_acc".into(), test_acc),
+                    ("test_share".into(), share),
+                    ("test_blob_flip".into(), flip),
+                ],
             })
         };
         let vars = vs.variables();
@@ -350,7 +362,7 @@ impl Experiment for ImageExperiment {
         let (val_loss, val_acc) = evaluate(&forward_eval, &self.val_x, &self.val_y, batch)?;
         let (_, test_acc) = evaluate(&forward_eval, &self.test_x, &self.test_y, batch)?;
         let (_, train_acc) = evaluate(&forward_eval, &self.train_x, &self.train_y, batch)?;
-        let share = self.blob_share(&model, &cd_opts)?;
+        let (share, flip) = self.blob_share(&model, &cd_opts)?;
         let heat = if ctx.first_seed { Some(self.heat_maps(&model, &cd_opts)?) } else { None };
         save_weights(ctx, &vs)?;
         self.curves.push((
@@ -364,6 +376,7 @@ impl Experiment for ImageExperiment {
             val_acc,
             test_acc,
             test_share: Some(share),
+            test_blob_flip: Some(flip),
             test_acc_max_epoch: None,
             test_acc_last_epoch: trained.epochs.last().and_then(|e| e.metric("test_acc")),
             ..run_row(self.kind.name(), ctx, &trained)

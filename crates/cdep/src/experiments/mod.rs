@@ -76,6 +76,7 @@ pub struct EpochRow {
     pub val_acc: Option<f64>,
     pub test_acc: Option<f64>,
     pub test_share: Option<f64>,
+    pub test_blob_flip: Option<f64>,
     pub seconds: f64,
 }
 
@@ -95,6 +96,7 @@ impl EpochRow {
             val_acc: get("val_acc"),
             test_acc: get("test_acc"),
             test_share: get("test_share"),
+            test_blob_flip: get("test_blob_flip"),
             seconds: log.record.seconds,
         }
     }
