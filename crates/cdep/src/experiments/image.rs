@@ -223,12 +223,11 @@ impl ImageExperiment {
         }
     }
 
-    /// Mean CD share of the fixed blobs on a slice of the test set (0.5: the blob counts as
-    /// much as the rest of the image; 0: not at all).
-    /// The blob's mean CD share (the penalty's own measure), and the share of predictions
-    /// that change when the blob's relevant part is taken out of the logits
-    /// (`argmax γ ≠ argmax(β + γ)`). A small share with a large flip rate means the net
-    /// still decides by the blob through a part CD labels relevant but strongly negative.
+    /// On a slice of the test set: the fixed blobs' mean CD share (the penalty's own measure;
+    /// 0.5: the blob counts as much as the rest of the image, 0: not at all), and the share of
+    /// predictions that change when the blob's relevant part is taken out of the logits
+    /// (`argmax γ ≠ argmax(β + γ)`). A network can lean on the blob through interactions CD
+    /// books as irrelevant, so a falling accuracy with a low flip rate is possible.
     fn blob_share(&self, model: &Sequential, opts: &CdOptions) -> Result<(f64, f64)> {
         tch::no_grad(|| {
             let nb = self.share_masks.size()[0];

@@ -84,7 +84,6 @@ impl EpochRow {
     /// The row of one epoch of one (method, λ, seed) run; metrics an experiment does not
     /// compute stay empty.
     pub fn from_log(method: &str, lambda: f64, seed: u64, log: &crate::train::EpochLog) -> Self {
-        let get = |k: &str| log.metric(k);
         Self {
             method: method.into(),
             lambda,
@@ -93,10 +92,10 @@ impl EpochRow {
             pred_loss: log.pred_loss,
             penalty: log.penalty,
             val_loss: log.val_loss,
-            val_acc: get("val_acc"),
-            test_acc: get("test_acc"),
-            test_share: get("test_share"),
-            test_blob_flip: get("test_blob_flip"),
+            val_acc: log.metric("val_acc"),
+            test_acc: log.metric("test_acc"),
+            test_share: log.metric("test_share"),
+            test_blob_flip: log.metric("test_blob_flip"),
             seconds: log.record.seconds,
         }
     }
