@@ -7,6 +7,8 @@
 //! | [`device`] | `auto|cpu|cuda` selection, seeding every RNG from one seed, thread count |
 //! | [`config`] | TOML into typed structs with `--set a.b=value` overrides and clear errors |
 //! | [`run`] | run folders: resolved config, metrics CSV, results JSON, `run.json`, atomic writes |
+//! | [`runner`] | the experiment runner every method binary uses: config, device, run folder, resume, verdict, failures |
+//! | [`optim`] | Adam and SGD with PyTorch's maths and a state checkpoints can carry |
 //! | [`progress`] | indicatif bars on a terminal, one plain line per epoch elsewhere |
 //! | [`figures`] | PNG image grids and heat-map overlays; line and bar charts |
 //! | [`checkpoint`] | safetensors save/load of variable stores, atomic, shape-checked |
@@ -26,9 +28,11 @@ mod error;
 pub mod figures;
 pub mod fsutil;
 pub mod nn;
+pub mod optim;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod runner;
 pub mod train;
 
 pub use error::{Error, Result};

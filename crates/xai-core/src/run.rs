@@ -28,6 +28,9 @@ struct RunInfo {
     crate_name: String,
     experiment: String,
     status: String,
+    /// What failed (config, data, training, io, device, other), with `error` its cause chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_kind: Option<String>,
     error: Option<String>,
     started: String,
     finished: Option<String>,
@@ -73,6 +76,7 @@ impl RunDir {
             crate_name: crate_name.into(),
             experiment: experiment.into(),
             status: "running".into(),
+            error_kind: None,
             error: None,
             started: stamp.to_rfc3339(),
             finished: None,
@@ -104,6 +108,7 @@ impl RunDir {
         })?;
         info.status = "running".into();
         info.error = None;
+        info.error_kind = None;
         info.finished = None;
         info.resumed += 1;
         info.device = crate::device::describe(device);
@@ -179,6 +184,17 @@ impl RunDir {
     /// Marks the run failed with the error's message.
     pub fn fail(mut self, error: &dyn std::fmt::Display) -> Result<()> {
         self.close("failed", Some(error.to_string()))
+    }
+
+    /// Marks the run failed with what kind of failure it was and its whole cause chain.
+    pub fn fail_with(&mut self, kind: &str, cause: &str) -> Result<()> {
+        self.info.error_kind = Some(kind.into());
+        self.close("failed", Some(cause.into()))
+    }
+
+    /// The run's status in `run.json` (`running`, `finished`, `failed`).
+    pub fn status(&self) -> &str {
+        &self.info.status
     }
 
     fn close(&mut self, status: &str, error: Option<String>) -> Result<()> {
@@ -258,7 +274,9 @@ fn unique_suffix() -> String {
     format!("{:04x}", (nanos ^ std::process::id().rotate_left(16)) & 0xffff)
 }
 
-fn git_revision() -> String {
+/// The checkout's revision (`abc123def456`, `-dirty` when tracked files changed), or
+/// `unknown` outside a git checkout.
+pub fn git_revision() -> String {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)

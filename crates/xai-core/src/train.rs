@@ -113,6 +113,44 @@ impl EarlyStopping {
     }
 }
 
+/// Mean cross-entropy and accuracy of a classifier over a data set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    /// Fraction correct, in [0, 1].
+    pub accuracy: f64,
+}
+
+/// Evaluates `logits_of` (the model in whatever mode the caller set, `[B, C]` logits)
+/// on `(x, y)` in batches of `batch`, without gradients. Sums stay on the device: one
+/// host sync at the end. An empty set gives NaN for both.
+pub fn evaluate<E>(
+    logits_of: impl Fn(&Tensor) -> std::result::Result<Tensor, E>,
+    x: &Tensor,
+    y: &Tensor,
+    batch: i64,
+) -> std::result::Result<Evaluation, E> {
+    let n = x.size()[0];
+    if n == 0 {
+        return Ok(Evaluation { loss: f64::NAN, accuracy: f64::NAN });
+    }
+    tch::no_grad(|| {
+        let dev = y.device();
+        let mut loss = Tensor::zeros([], (tch::Kind::Float, dev));
+        let mut correct = Tensor::zeros([], (tch::Kind::Int64, dev));
+        let mut start = 0;
+        while start < n {
+            let m = batch.max(1).min(n - start);
+            let (xb, yb) = (x.narrow(0, start, m), y.narrow(0, start, m));
+            let logits = logits_of(&xb)?;
+            loss += logits.log_softmax(-1, tch::Kind::Float).nll_loss(&yb) * m as f64;
+            correct += logits.argmax(-1, false).eq_tensor(&yb).sum(tch::Kind::Int64);
+            start += m;
+        }
+        Ok(Evaluation { loss: loss.double_value(&[]) / n as f64, accuracy: correct.double_value(&[]) / n as f64 })
+    })
+}
+
 /// Per-epoch numbers a training loop reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EpochRecord {
@@ -288,6 +326,21 @@ mod tests {
         let missing = FitOptions { patience: Some(1), monitor: Monitor::maximize("auc"), ..Default::default() };
         let e = fit(&missing, &mut vs, |_| Ok(1.0), || Ok((1.0, vec![])), |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("no metric `auc`"), "{e}");
+    }
+
+    #[test]
+    fn evaluate_matches_whole_batch_cross_entropy() {
+        let x = Tensor::randn([10, 3], (tch::Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1, 2, 0]);
+        let f = |t: &Tensor| Ok::<_, Error>(t * 2.0);
+        let e = evaluate(f, &x, &y, 3).unwrap();
+        let logits = &x * 2.0;
+        let want = logits.log_softmax(-1, tch::Kind::Float).nll_loss(&y).double_value(&[]);
+        let acc = logits.argmax(-1, false).eq_tensor(&y).to_kind(tch::Kind::Float).mean(tch::Kind::Float);
+        assert!((e.loss - want).abs() < 1e-6, "{} vs {want}", e.loss);
+        assert!((e.accuracy - acc.double_value(&[])).abs() < 1e-6);
+        let empty = evaluate(f, &x.narrow(0, 0, 0), &y.narrow(0, 0, 0), 3).unwrap();
+        assert!(empty.loss.is_nan() && empty.accuracy.is_nan());
     }
 
     #[test]

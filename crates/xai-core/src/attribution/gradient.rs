@@ -60,3 +60,12 @@ pub fn gradient(
     let grad = grads.into_iter().next().ok_or_else(|| Error::Other("autograd returned no gradient".into()))?;
     Ok((grad, scores))
 }
+
+/// `∂ score.sum() / ∂ x` with the graph kept, so the gradient is itself differentiable:
+/// what input-gradient penalties (RRR, Expected Gradients) back-propagate through.
+/// `x` must be part of `score`'s graph (`requires_grad` set before the forward pass).
+pub fn input_gradient(score: &Tensor, x: &Tensor) -> Result<Tensor> {
+    let total = if score.dim() == 0 { score.shallow_clone() } else { score.sum(score.kind()) };
+    let grads = Tensor::f_run_backward(&[total], &[x], true, true)?;
+    grads.into_iter().next().ok_or_else(|| Error::Other("autograd returned no gradient".into()))
+}

@@ -17,7 +17,7 @@ mod integrated_gradients;
 mod path_sampling;
 mod saliency;
 
-pub use gradient::{gradient, select_target, Target};
+pub use gradient::{gradient, input_gradient, select_target, Target};
 pub use integrated_gradients::{IntegratedGradients, Rule};
 pub use path_sampling::{ExpectedGradients, GradientShap};
 pub use saliency::{InputXGradient, Saliency};
