@@ -69,22 +69,102 @@ fn tick(v: f64, log: bool) -> String {
     }
 }
 
+/// A horizontal reference line across a chart (e.g. the vanilla model beside a λ sweep),
+/// with an optional band (± spread).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reference {
+    pub name: String,
+    pub y: f64,
+    pub band: Option<f64>,
+}
+
+/// What a [`LineChart`] may add without changing its fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartExtras {
+    /// Ticks exactly at these x values, evenly spaced and labelled with the values (a
+    /// swept grid such as λ ∈ {0, 10, 100, 1000}); every point's x must be one of them.
+    pub x_ticks: Option<Vec<f64>>,
+    /// Horizontal reference lines, drawn dashed and named in the legend.
+    pub references: Vec<Reference>,
+}
+
 /// Draws a line chart to a PNG atomically. Points that a log axis cannot show
 /// (non-positive) are left out.
 pub fn line_chart(chart: &LineChart, path: &Path) -> Result<()> {
+    line_chart_with(chart, &ChartExtras::default(), path)
+}
+
+/// [`line_chart`] with ticks at given x values and reference lines.
+pub fn line_chart_with(chart: &LineChart, extras: &ChartExtras, path: &Path) -> Result<()> {
     ensure_font();
     let err = draw_err(path);
+    let prepared = prepare(chart, extras)?;
+    atomic_write_with(path, |tmp| {
+        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        draw(&root, chart, extras, &prepared).map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))
+    })
+}
+
+/// Several charts side by side in one PNG (one panel per quantity, each with its own
+/// named y axis), `columns` panels a row, under one `title`.
+pub fn line_panels(title: &str, panels: &[(LineChart, ChartExtras)], columns: usize, path: &Path) -> Result<()> {
+    ensure_font();
+    let err = draw_err(path);
+    if panels.is_empty() {
+        return Err(Error::invalid("chart panels", format!("`{title}` has no panels")));
+    }
+    let prepared: Vec<Prepared> = panels.iter().map(|(c, x)| prepare(c, x)).collect::<Result<_>>()?;
+    let cols = columns.clamp(1, panels.len());
+    let rows = panels.len().div_ceil(cols);
+    let size = (560 * cols as u32, 40 + 380 * rows as u32);
+    atomic_write_with(path, |tmp| {
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let root = root.titled(title, ("sans-serif", 22)).map_err(|e| err(&e))?;
+        for (area, ((chart, extras), p)) in root.split_evenly((rows, cols)).iter().zip(panels.iter().zip(&prepared)) {
+            draw(area, chart, extras, p).map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))
+    })
+}
+
+type Band = Vec<(f64, f64, f64)>;
+
+struct Prepared {
+    pts: Vec<Vec<(f64, f64)>>,
+    bands: Vec<Option<Band>>,
+    xr: (f64, f64),
+    yr: (f64, f64),
+}
+
+/// Transforms every point (log axes, categorical ticks) and finds the axis ranges.
+fn prepare(chart: &LineChart, extras: &ChartExtras) -> Result<Prepared> {
+    let ticks = extras.x_ticks.as_deref();
+    let x_of = |x: f64| -> Option<f64> {
+        match ticks {
+            Some(t) => t.iter().position(|&v| (v - x).abs() <= 1e-9 * v.abs().max(1.0)).map(|i| i as f64),
+            None => transform(x, chart.log_x),
+        }
+    };
+    if let Some(t) = ticks {
+        if t.is_empty() {
+            return Err(Error::invalid("line chart", format!("`{}`: x_ticks is empty", chart.title)));
+        }
+        if let Some(x) = chart.series.iter().flat_map(|s| s.x.iter()).find(|&&x| x_of(x).is_none()) {
+            return Err(Error::invalid(
+                "line chart",
+                format!("`{}`: x = {x} is not one of the ticks {t:?}", chart.title),
+            ));
+        }
+    }
     let pts: Vec<Vec<(f64, f64)>> = chart
         .series
         .iter()
-        .map(|s| {
-            s.x.iter()
-                .zip(&s.y)
-                .filter_map(|(&x, &y)| Some((transform(x, chart.log_x)?, transform(y, chart.log_y)?)))
-                .collect()
-        })
+        .map(|s| s.x.iter().zip(&s.y).filter_map(|(&x, &y)| Some((x_of(x)?, transform(y, chart.log_y)?))).collect())
         .collect();
-    let bands: Vec<Option<Vec<(f64, f64, f64)>>> = chart
+    let bands: Vec<Option<Band>> = chart
         .series
         .iter()
         .map(|s| {
@@ -92,54 +172,95 @@ pub fn line_chart(chart: &LineChart, path: &Path) -> Result<()> {
                 s.x.iter()
                     .zip(lo.iter().zip(hi))
                     .filter_map(|(&x, (&l, &h))| {
-                        Some((transform(x, chart.log_x)?, transform(l, chart.log_y)?, transform(h, chart.log_y)?))
+                        Some((x_of(x)?, transform(l, chart.log_y)?, transform(h, chart.log_y)?))
                     })
                     .collect()
             })
         })
         .collect();
-    let xr = range(pts.iter().flatten().map(|p| p.0))
-        .ok_or_else(|| Error::invalid("line chart", format!("`{}` has no plottable points", chart.title)))?;
-    let yr = range(pts.iter().flatten().map(|p| p.1).chain(bands.iter().flatten().flatten().flat_map(|b| [b.1, b.2])))
-        .expect("non-empty when x range exists");
+    let xr = match ticks {
+        Some(t) => (-0.3, t.len() as f64 - 0.7),
+        None => range(pts.iter().flatten().map(|p| p.0))
+            .ok_or_else(|| Error::invalid("line chart", format!("`{}` has no plottable points", chart.title)))?,
+    };
+    let ref_ys = extras.references.iter().flat_map(|r| {
+        let b = r.band.unwrap_or(0.0);
+        [r.y - b, r.y + b].into_iter().filter_map(|v| transform(v, chart.log_y))
+    });
+    let yr = range(
+        pts.iter()
+            .flatten()
+            .map(|p| p.1)
+            .chain(bands.iter().flatten().flatten().flat_map(|b| [b.1, b.2]))
+            .chain(ref_ys),
+    )
+    .ok_or_else(|| Error::invalid("line chart", format!("`{}` has no plottable points", chart.title)))?;
+    Ok(Prepared { pts, bands, xr, yr })
+}
 
-    atomic_write_with(path, |tmp| {
-        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut ctx = ChartBuilder::on(&root)
-            .caption(&chart.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-            .map_err(|e| err(&e))?;
-        ctx.configure_mesh()
-            .x_desc(&chart.x_label)
-            .y_desc(&chart.y_label)
-            .x_label_formatter(&|v| tick(*v, chart.log_x))
-            .y_label_formatter(&|v| tick(*v, chart.log_y))
-            .draw()
-            .map_err(|e| err(&e))?;
-        for (i, (s, p)) in chart.series.iter().zip(&pts).enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
-            if let Some(Some(band)) = bands.get(i) {
-                let poly: Vec<(f64, f64)> =
-                    band.iter().map(|b| (b.0, b.2)).chain(band.iter().rev().map(|b| (b.0, b.1))).collect();
-                ctx.draw_series(std::iter::once(Polygon::new(poly, colour.mix(0.2).filled()))).map_err(|e| err(&e))?;
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    chart: &LineChart,
+    extras: &ChartExtras,
+    p: &Prepared,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (xr, yr) = (p.xr, p.yr);
+    let mut ctx = ChartBuilder::on(root)
+        .caption(&chart.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?;
+    let ticks = extras.x_ticks.clone();
+    let x_fmt = move |v: &f64| match &ticks {
+        Some(t) => {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < t.len() {
+                tick(t[i as usize], false)
+            } else {
+                String::new()
             }
-            ctx.draw_series(LineSeries::new(p.iter().copied(), colour.stroke_width(2)))
-                .map_err(|e| err(&e))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
-            ctx.draw_series(p.iter().map(|&(x, y)| Circle::new((x, y), 3, colour.filled()))).map_err(|e| err(&e))?;
         }
-        ctx.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))
-    })
+        None => tick(*v, chart.log_x),
+    };
+    let mut mesh = ctx.configure_mesh();
+    if let Some(t) = &extras.x_ticks {
+        mesh.x_labels(t.len() * 4).disable_x_mesh();
+    }
+    mesh.x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&|v| tick(*v, chart.log_y))
+        .draw()?;
+    for (i, r) in extras.references.iter().enumerate() {
+        let colour = RGBColor(90, 90, 90).mix(1.0 - 0.2 * (i % 3) as f64);
+        let y = match transform(r.y, chart.log_y) {
+            Some(y) => y,
+            None => continue,
+        };
+        if let Some(b) = r.band {
+            if let (Some(lo), Some(hi)) = (transform(r.y - b, chart.log_y), transform(r.y + b, chart.log_y)) {
+                ctx.draw_series(std::iter::once(Rectangle::new([(xr.0, lo), (xr.1, hi)], colour.mix(0.12).filled())))?;
+            }
+        }
+        ctx.draw_series(DashedLineSeries::new([(xr.0, y), (xr.1, y)], 8, 5, colour.stroke_width(2)))?
+            .label(r.name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    for (i, (s, pts)) in chart.series.iter().zip(&p.pts).enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        if let Some(Some(band)) = p.bands.get(i) {
+            let poly: Vec<(f64, f64)> =
+                band.iter().map(|b| (b.0, b.2)).chain(band.iter().rev().map(|b| (b.0, b.1))).collect();
+            ctx.draw_series(std::iter::once(Polygon::new(poly, colour.mix(0.2).filled())))?;
+        }
+        ctx.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))?
+            .label(s.name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+        ctx.draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, colour.filled())))?;
+    }
+    ctx.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    Ok(())
 }
 
 /// Draws a bar chart with optional error bars to a PNG atomically.
@@ -218,5 +339,39 @@ mod tests {
         bar_chart("t", "s/epoch", &[Bar { label: "a".into(), value: 1.0, err: Some(0.1) }], &p).unwrap();
         assert!(p.is_file());
         assert!(bar_chart("t", "y", &[], &p).is_err());
+    }
+
+    #[test]
+    fn swept_ticks_references_and_panels() {
+        let dir = tempfile::tempdir().unwrap();
+        let chart = LineChart {
+            title: "acc vs λ".into(),
+            x_label: "λ".into(),
+            y_label: "test accuracy (%)".into(),
+            series: vec![Series {
+                name: "cdep".into(),
+                x: vec![500.0, 1000.0, 2000.0],
+                y: vec![20.0, 30.0, 25.0],
+                band: None,
+            }],
+            ..Default::default()
+        };
+        let extras = ChartExtras {
+            x_ticks: Some(vec![500.0, 1000.0, 2000.0]),
+            references: vec![Reference { name: "vanilla".into(), y: 0.2, band: Some(0.1) }],
+        };
+        let p = prepare(&chart, &extras).unwrap();
+        assert_eq!(p.pts[0], vec![(0.0, 20.0), (1.0, 30.0), (2.0, 25.0)], "points sit on the tick indices");
+        assert!(p.yr.0 < 0.1, "the reference band is inside the y range: {:?}", p.yr);
+        let path = dir.path().join("sweep.png");
+        line_chart_with(&chart, &extras, &path).unwrap();
+        assert!(path.is_file());
+        let off = ChartExtras { x_ticks: Some(vec![1.0]), ..Default::default() };
+        let e = line_chart_with(&chart, &off, &path).unwrap_err().to_string();
+        assert!(e.contains("x = 500 is not one of the ticks"), "{e}");
+        let path = dir.path().join("panels.png");
+        line_panels("training", &[(chart.clone(), ChartExtras::default()), (chart, extras)], 2, &path).unwrap();
+        assert_eq!(image::open(&path).unwrap().width(), 1120);
+        assert!(line_panels("none", &[], 2, &path).is_err());
     }
 }

@@ -3,9 +3,11 @@
 
 mod charts;
 mod colormap;
+mod decorations;
 mod font;
 mod grid;
 
-pub use charts::{bar_chart, line_chart, Bar, LineChart, Series};
+pub use charts::{bar_chart, line_chart, line_chart_with, line_panels, Bar, ChartExtras, LineChart, Reference, Series};
 pub use colormap::{apply_colormap, heatmap_overlay, ColorMap};
+pub use decorations::{decorate, decorated_grid, save_decorated_grid, ColorBar, Decorations, LegendEntry};
 pub use grid::{image_grid, save_grid, GridOptions};

@@ -79,3 +79,19 @@ impl RawTable {
         Ok(self.rows.iter().map(|r| r[c].as_str()).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_line_a_text_editor_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, "a,b\n1,2\n3,4\n5\n").unwrap();
+        let e = read("t", &p, b',').unwrap_err().to_string();
+        assert!(e.contains("line 4:"), "{e}");
+        std::fs::write(&p, "a,b\n1,2\n3,4\n").unwrap();
+        assert_eq!(read("t", &p, b',').unwrap().lines, vec![2, 3]);
+    }
+}
