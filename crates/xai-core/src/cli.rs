@@ -47,6 +47,7 @@ pub fn init_logging() {
 /// Runs a binary's body, printing the error chain and exiting with status 1 on failure,
 /// so users see `error: ...` and its causes instead of a debug dump.
 pub fn main_with(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    crate::device::tune_allocator();
     init_logging();
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,

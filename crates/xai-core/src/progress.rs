@@ -92,6 +92,59 @@ impl StepBar {
     }
 }
 
+/// A bar over the batches of one long epoch: rate and ETA, with no per-batch host sync
+/// (it takes no loss). Off a terminal it logs one line a minute, so a paper-scale epoch
+/// that takes minutes still shows it is moving.
+pub struct BatchBar {
+    bar: ProgressBar,
+    label: String,
+    total: u64,
+    started: Instant,
+    last_log: std::cell::Cell<Instant>,
+}
+
+impl BatchBar {
+    /// How often the plain-log fallback reports.
+    const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    pub fn new(label: &str, total: usize) -> Self {
+        let bar = multi().add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] batch {pos}/{len} {per_sec} ({elapsed}, eta {eta}) {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        let now = Instant::now();
+        Self { bar, label: label.to_string(), total: total as u64, started: now, last_log: now.into() }
+    }
+
+    /// One more batch done.
+    pub fn inc(&self) {
+        self.bar.inc(1);
+        if !interactive() && self.last_log.get().elapsed() >= Self::LOG_EVERY {
+            self.last_log.set(Instant::now());
+            let done = self.bar.position();
+            let secs = self.started.elapsed().as_secs_f64();
+            let rate = done as f64 / secs.max(1e-9);
+            let eta = (self.total.saturating_sub(done)) as f64 / rate.max(1e-9);
+            log::info!("{}: batch {done}/{} ({rate:.2} batches/s, eta {eta:.0}s)", self.label, self.total);
+        }
+    }
+
+    /// A short message beside the bar (e.g. the last logged loss).
+    pub fn message(&self, msg: String) {
+        self.bar.set_message(msg);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+        multi().remove(&self.bar);
+    }
+}
+
 /// A bar for any counted work (downloads use byte bars of their own).
 pub fn counter(label: &str, total: u64) -> ProgressBar {
     let bar = multi().add(ProgressBar::new(total));

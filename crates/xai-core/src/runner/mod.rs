@@ -142,6 +142,7 @@ where
     C: ExperimentConfig,
     F: FnOnce(&mut Session<'_, C>) -> anyhow::Result<Outcome>,
 {
+    crate::device::tune_allocator();
     crate::cli::init_logging();
     match run(crate_name, embedded, args, body) {
         Ok(done) if args.strict && !done.passed => {
