@@ -1,13 +1,10 @@
-//! The black box being explained: any classifier behind [`BlackBox`], or one of the
-//! built-in architectures trained here.
+//! The black box being explained: any classifier behind [`BlackBox`] (a closure will
+//! do), or one of the built-in architectures (trained by the experiments).
 
 use crate::nets::{classifier, ClassifierArch};
-use crate::{Error, Result};
-use rand::Rng;
-use tch::nn::{self, ModuleT, OptimizerConfig, VarStore};
+use crate::Result;
+use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
-use xai_core::progress::EpochBar;
-use xai_core::train::{batch_indices, ensure_finite};
 
 /// A classifier to explain. Only its outputs are used (VIBI is model-agnostic); logits must
 /// be differentiable in the input for gradient baselines such as saliency.
@@ -50,72 +47,6 @@ impl BlackBox for Classifier {
     fn logits(&self, x: &Tensor) -> Tensor {
         self.net.forward_t(x, false)
     }
-}
-
-/// Black-box training settings.
-#[derive(Debug, Clone)]
-pub struct TrainSpec {
-    pub epochs: usize,
-    pub lr: f64,
-    pub batch_size: i64,
-    /// Random crop (pad 4) + horizontal flip, as willisk trains the CIFAR-10 black box.
-    pub augment: bool,
-    /// Value of the crop padding in normalised space (black in pixel space).
-    pub pad_value: Vec<f64>,
-}
-
-/// Trains `model` with Adam and cross-entropy on `(x, y)`; returns the per-epoch mean loss.
-pub fn train(model: &Classifier, x: &Tensor, y: &Tensor, spec: &TrainSpec, rng: &mut impl Rng) -> Result<Vec<f64>> {
-    if spec.batch_size <= 0 || spec.epochs == 0 {
-        return Err(Error::invalid(
-            "black_box",
-            format!("batch_size {} and epochs {} must be positive", spec.batch_size, spec.epochs),
-        ));
-    }
-    let mut opt = nn::Adam::default().build(&model.vs, spec.lr)?;
-    let n = x.size()[0];
-    let bar = EpochBar::new("black box", spec.epochs);
-    let mut losses = Vec::new();
-    for epoch in 1..=spec.epochs {
-        let mut total = Tensor::zeros([], (Kind::Float, x.device()));
-        let idx = batch_indices(n, spec.batch_size, true, rng, x.device());
-        let steps = idx.len();
-        for i in idx {
-            let xb = x.index_select(0, &i);
-            let xb = if spec.augment { augment(&xb, &spec.pad_value, rng) } else { xb };
-            let loss = model.net.forward_t(&xb, true).cross_entropy_for_logits(&y.index_select(0, &i));
-            opt.backward_step(&loss);
-            total += loss.detach();
-        }
-        let mean =
-            ensure_finite(total.double_value(&[]) / steps as f64, || format!("black-box loss at epoch {epoch}"))?;
-        bar.done(epoch, &[("loss", mean)]);
-        losses.push(mean);
-    }
-    bar.finish();
-    Ok(losses)
-}
-
-/// Random crop after padding 4 pixels with `pad_value`, then a random horizontal flip.
-fn augment(x: &Tensor, pad_value: &[f64], rng: &mut impl Rng) -> Tensor {
-    let s = x.size();
-    let (b, c, h, w) = (s[0], s[1], s[2], s[3]);
-    let fill = Tensor::from_slice(pad_value).to_kind(Kind::Float).to_device(x.device()).view([1, c, 1, 1]);
-    let padded = fill.expand([b, c, h + 8, w + 8], false).copy();
-    padded.narrow(2, 4, h).narrow(3, 4, w).copy_(x);
-    // One narrow per image (not per pixel) picks its crop.
-    let crops: Vec<Tensor> = (0..b)
-        .map(|i| {
-            let (dy, dx) = (rng.gen_range(0..=8), rng.gen_range(0..=8));
-            let img = padded.get(i).narrow(1, dy, h).narrow(2, dx, w);
-            if rng.gen_bool(0.5) {
-                img.flip([2])
-            } else {
-                img
-            }
-        })
-        .collect();
-    Tensor::stack(&crops, 0)
 }
 
 /// Accuracy of `bb` on `(x, y)` in batches.

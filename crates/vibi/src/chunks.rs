@@ -1,7 +1,7 @@
 //! Chunks: the explainer's output grid cuts the input into F = C_xpl·h·w blocks of
 //! s×s pixels (one colour channel each when C_xpl = 3, all channels when C_xpl = 1).
 
-use crate::{Error, Result};
+use crate::{Result, VibiError};
 use tch::Tensor;
 
 /// Geometry of a k-of-F selection over `[C, H, W]` inputs.
@@ -22,16 +22,16 @@ impl ChunkGrid {
     /// An image size that the chunk side does not divide is an error naming both.
     pub fn new(height: i64, width: i64, chunk: i64, channels: i64) -> Result<Self> {
         if chunk <= 0 {
-            return Err(Error::invalid("chunk size", format!("{chunk}; must be positive")));
+            return Err(VibiError::invalid("chunk size", format!("{chunk}; must be positive")));
         }
         if height <= 0 || width <= 0 || height % chunk != 0 || width % chunk != 0 {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "chunk size",
                 format!("{chunk} does not divide the image size {height}x{width}"),
             ));
         }
         if channels <= 0 {
-            return Err(Error::invalid("xpl_channels", format!("{channels}; must be positive")));
+            return Err(VibiError::invalid("xpl_channels", format!("{channels}; must be positive")));
         }
         Ok(Self { channels, rows: height / chunk, cols: width / chunk, size: chunk })
     }
@@ -45,7 +45,7 @@ impl ChunkGrid {
             || width % out[3] != 0
             || height / out[2] != width / out[3]
         {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "explainer output",
                 format!("shape {out:?} does not tile {height}x{width} inputs with square chunks"),
             ));
@@ -67,7 +67,7 @@ impl ChunkGrid {
     pub fn check_k(&self, k: i64) -> Result<()> {
         let f = self.num_chunks();
         if k < 1 || k > f {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "k",
                 format!(
                     "k = {k} but there are only F = {f} chunks ({}x{}x{} of {}x{} pixels); k must be in 1..={f}",
@@ -83,7 +83,7 @@ impl ChunkGrid {
         let s = x.size();
         let (h, w) = self.image_hw();
         if s.len() != 4 || s[2] != h || s[3] != w || (self.channels != 1 && self.channels != s[1]) {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "input",
                 format!("shape {s:?} does not fit the chunk grid ({} channel(s), {h}x{w} pixels)", self.channels),
             ));

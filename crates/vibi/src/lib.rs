@@ -9,58 +9,70 @@
 //! black box's output from the kept chunks alone; a β·KL(p(z|x) ‖ uniform) term is the
 //! information bottleneck.
 //!
+//! The method (tensors in, tensors out; no config, no files):
+//!
 //! | module | job |
 //! |---|---|
+//! | [`model`] | the explainer + approximator pair, its [`model::Settings`], one training step, explanations |
 //! | [`chunks`] | k-of-F chunk geometry, mask up-sampling, masking in normalised space |
 //! | [`sampling`] | Gumbel noise, relaxed k-hot samples, hard top-k and random masks, τ schedule |
-//! | [`nets`] | explainers (ResNet_2x/4x/8x, U-Net, small CNN), approximators, black boxes |
-//! | [`logs`] | steps and epochs CSV logs that survive a resume |
-//! | [`checkpoint`] | resume checkpoints and best weights, tied to the config fingerprint |
-//! | [`trainer`] | the training loop of one model: validation, best weights, checkpoints |
-//! | [`figures`] | the three figure grids and the training curves |
 //! | [`loss`] | CE with reference/mean/bits scaling, forward KL or the authors' k·KL(U‖p) |
-//! | [`adam`] | Adam with a state that checkpoints can save and restore |
-//! | [`model`] | the explainer + approximator pair, one training step, explanations |
-//! | [`blackbox`] | the [`blackbox::BlackBox`] trait and training of the built-in ones |
 //! | [`metrics`] | top-k, multi-shot, random-mask and rationale fidelity, JS strength, hit rate |
 //! | [`baseline`] | saliency (from `xai-core`) pooled per chunk, under the same top-k fidelity |
-//! | [`data`] | the synthetic-patches generator, MNIST and CIFAR-10 preparation, splits |
-//! | [`config`] | the TOML experiment config and its validation |
-//! | [`experiment`] | the binary's pipeline: run folder, black box, cells, summary, tables |
+//! | [`blackbox`] | the [`blackbox::BlackBox`] trait, closures as black boxes, the built-in classifiers |
+//! | [`nets`] | explainers (ResNet_2x/4x/8x, U-Net, small CNN), approximators, black boxes |
+//! | [`error`] | [`VibiError`] and [`Result`] |
 //!
-//! Use with your own model:
+//! The paper's experiments (the `vibi` binary, run through `xai_core::runner`):
 //!
-//! ```no_run
+//! | module | job |
+//! |---|---|
+//! | [`experiments`] | the TOML [`experiments::Config`] (`[run]` is the shared table) and `run(session)` |
+//! | [`experiments::config`] / [`experiments::grid`] | config tables, validation, the grid of cells and its mapping onto [`model::Settings`] |
+//! | [`experiments::names`] | the TOML/JSON names of the method's enums (serde remote definitions) |
+//! | [`experiments::pipeline`] | data → black box → one VIBI model per cell → summary and ours-vs-paper rows |
+//! | [`experiments::cell`] | one cell: build, jump-start, train, test metrics, figures |
+//! | [`experiments::trainer`] | the training loop of one model: validation, best weights, checkpoints |
+//! | [`experiments::checkpoint`] | resume checkpoints and best weights, tied to the config fingerprint |
+//! | [`experiments::logs`] | steps and epochs CSV logs that survive a resume |
+//! | [`experiments::figures`] | the three figure grids and the training curves |
+//! | [`experiments::data`] | the synthetic-patches generator, MNIST and CIFAR-10 preparation, splits |
+//! | [`experiments::blackbox_training`] | training the built-in black boxes |
+//! | [`experiments::report`] | `summary.csv` rows and the ours-vs-paper table |
+//!
+//! Use with your own model (any `Fn(&Tensor) -> Tensor` giving logits is a black box;
+//! `examples/quickstart.rs` trains one end to end):
+//!
+//! ```
+//! use tch::{Device, Kind, Tensor};
+//! use vibi::blackbox::{BlackBox, FnBlackBox};
 //! use vibi::model::{Settings, Vibi};
 //! use vibi::nets::{classifier, explainer, ClassifierArch, ExplainerArch};
-//! # fn demo(x: &tch::Tensor, bb_probs: &tch::Tensor) -> vibi::Result<()> {
+//! # fn main() -> vibi::Result<()> {
+//! let x = Tensor::randn([8, 1, 28, 28], (Kind::Float, Device::Cpu));
+//! let black_box = FnBlackBox(|x: &Tensor| x.mean_dim(&[2i64, 3][..], false, Kind::Float).repeat([1, 10]));
 //! let mut m = Vibi::new(
-//!     tch::Device::Cpu,
+//!     Device::Cpu,
 //!     [1, 28, 28],
-//!     Box::new(|p| explainer(p, ExplainerArch::ResNet4x, 1, (28, 28), 1)),
-//!     Box::new(|p| classifier(p, ClassifierArch::Resnet18, 1, (28, 28), 10)),
+//!     Box::new(|p| explainer(p, ExplainerArch::SmallCnn, 1, (28, 28), 1)),
+//!     Box::new(|p| classifier(p, ClassifierArch::SmallCnn, 1, (28, 28), 10)),
 //!     Settings::reference(4, 0.01), // `.l2x()` for L2X
 //! )?;
-//! m.train_step(x, bb_probs)?; // bb_probs: your black box's softmax on x
-//! let top_k_mask = m.explain(x); // [B, 49] with 4 ones per row
+//! m.train_step(&x, &black_box.probabilities(&x))?;
+//! let top_k_mask = m.explain(&x); // [8, 49] with 4 ones per row
+//! assert_eq!(top_k_mask.sum(Kind::Float).double_value(&[]), 8.0 * 4.0);
 //! # Ok(()) }
 //! ```
 
-pub mod adam;
 pub mod baseline;
 pub mod blackbox;
-pub mod checkpoint;
 pub mod chunks;
-pub mod config;
-pub mod data;
-pub mod experiment;
-pub mod figures;
-pub mod logs;
+pub mod error;
+pub mod experiments;
 pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod nets;
 pub mod sampling;
-pub mod trainer;
 
-pub use xai_core::{Error, Result};
+pub use error::{Result, VibiError};

@@ -1,12 +1,10 @@
 //! The VIBI objective: cross-entropy between the black box's output and the approximator's
 //! prediction from the explanation, plus β times an information term on p(z|x).
 
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// How the cross-entropy over M samples is averaged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CeScaling {
     /// willisk: summed over the M samples and averaged over batch and classes, i.e.
     /// (M/C)·mean CE (so the effective β is β·C/M relative to `mean`).
@@ -19,8 +17,7 @@ pub enum CeScaling {
 }
 
 /// The information term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KlKind {
     /// KL(p(z|x) ‖ U_F) = Σ p log p + log F (willisk; the paper's bound).
     #[default]
@@ -30,8 +27,7 @@ pub enum KlKind {
 }
 
 /// What the approximator is trained to match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Targets {
     /// The black box's softmax probabilities (willisk).
     #[default]

@@ -6,7 +6,6 @@ use crate::blackbox::BlackBox;
 use crate::chunks::ChunkGrid;
 use crate::model::Vibi;
 use crate::sampling::{random_mask, relaxed_khot, topk_mask};
-use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 /// Jensen–Shannon divergence in bits between rows of probabilities `[B, C]` → `[B]`, in
@@ -35,7 +34,7 @@ pub struct EvalOptions {
 }
 
 /// Metrics over one split. Fractions in [0, 1]; `None` where not computed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalReport {
     pub n: i64,
     pub fid_topk: f64,

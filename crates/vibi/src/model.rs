@@ -1,18 +1,16 @@
 //! The VIBI model: explainer + approximator trained jointly, and the explanations it gives.
 
-use crate::adam::Adam;
 use crate::chunks::ChunkGrid;
 use crate::loss::{information, mean_ce, sampled_ce, CeScaling, KlKind, Targets};
 use crate::sampling::{relaxed_khot, topk_mask, Phase, Temperature};
-use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
+use crate::{Result, VibiError};
 use std::collections::BTreeMap;
 use tch::nn::{self, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
+use xai_core::optim::{Adam, AdamConfig, Optimizer};
 
 /// VIBI proper, or L2X (Chen et al. 2018), which is VIBI with β = 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
     #[default]
     Vibi,
@@ -74,27 +72,27 @@ impl Settings {
     /// Checks every value, naming the wrong one.
     pub fn validate(&self) -> Result<()> {
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
-            return Err(Error::invalid("beta", format!("{}; must be a finite number >= 0", self.beta)));
+            return Err(VibiError::invalid("beta", format!("{}; must be a finite number >= 0", self.beta)));
         }
         if self.method == Method::L2x && self.beta != 0.0 {
-            return Err(Error::invalid("beta", format!("{} with method = \"l2x\"; L2X is beta = 0", self.beta)));
+            return Err(VibiError::invalid("beta", format!("{} with method = \"l2x\"; L2X is beta = 0", self.beta)));
         }
         if self.samples < 1 {
-            return Err(Error::invalid("num_samples", format!("{}; must be at least 1", self.samples)));
+            return Err(VibiError::invalid("num_samples", format!("{}; must be at least 1", self.samples)));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid("lr", format!("{}; must be positive", self.lr)));
+            return Err(VibiError::invalid("lr", format!("{}; must be positive", self.lr)));
         }
         let (b1, b2) = self.adam_betas;
         if !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2)) {
-            return Err(Error::invalid("adam_betas", format!("[{b1}, {b2}]; each must be in [0, 1)")));
+            return Err(VibiError::invalid("adam_betas", format!("[{b1}, {b2}]; each must be in [0, 1)")));
         }
         self.temperature.validate()
     }
 }
 
 /// Numbers of one training step.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepStats {
     /// 0-based global step that was taken.
     pub step: u64,
@@ -147,8 +145,10 @@ impl Vibi {
         let probe = tch::no_grad(|| explainer.forward_t(&Tensor::zeros([2, c, h, w], (Kind::Float, device)), false));
         let grid = ChunkGrid::from_output(h, w, &probe.size())?;
         grid.check_k(settings.k)?;
-        let opt_explainer = Adam::new(&explainer_vs, settings.lr, settings.adam_betas);
-        let opt_approximator = Adam::new(&approximator_vs, settings.lr, settings.adam_betas);
+        let (b1, b2) = settings.adam_betas;
+        let adam = AdamConfig::lr(settings.lr).betas(b1, b2);
+        let opt_explainer = adam.build(&explainer_vs)?;
+        let opt_approximator = adam.build(&approximator_vs)?;
         Ok(Self {
             explainer_vs,
             approximator_vs,
@@ -284,10 +284,10 @@ impl Vibi {
             for (name, var) in vs.variables() {
                 let key = format!("{prefix}.{name}");
                 let src = tensors.get(&key).ok_or_else(|| {
-                    Error::invalid("checkpoint", format!("{key} missing (a checkpoint of another model?)"))
+                    VibiError::invalid("checkpoint", format!("{key} missing (a checkpoint of another model?)"))
                 })?;
                 if src.size() != var.size() {
-                    return Err(Error::invalid(
+                    return Err(VibiError::invalid(
                         "checkpoint",
                         format!(
                             "{key}: shape {:?} in checkpoint, {:?} in model (another configuration?)",

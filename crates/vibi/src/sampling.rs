@@ -1,7 +1,6 @@
 //! Relaxed k-hot sampling (Concrete / Gumbel-softmax, "at most k-hot"), hard top-k and
 //! random masks, and the temperature schedule with its warm-up.
 
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// Standard Gumbel noise of `shape`: −log(−log u), with u kept away from 0 and 1 so
@@ -35,8 +34,7 @@ pub fn random_mask(batch: i64, chunks: i64, k: i64, device: tch::Device) -> Tens
 }
 
 /// Temperature of the relaxed samples as a function of the global step.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "schedule", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Temperature {
     /// willisk: t = n − `warmup_steps`; warm-up (approximator only, unmasked input) while
     /// t < 1; then τ = `scale`/t for t > 1, τ = `scale` at t = 1.
@@ -81,7 +79,7 @@ impl Temperature {
         if v > 0.0 && v.is_finite() {
             Ok(())
         } else {
-            Err(crate::Error::invalid(what, format!("{v}; must be a positive number")))
+            Err(crate::VibiError::invalid(what, format!("{v}; must be a positive number")))
         }
     }
 }

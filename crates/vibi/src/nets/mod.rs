@@ -5,44 +5,34 @@ pub mod authors;
 pub mod blocks;
 pub mod small;
 
-use crate::{Error, Result};
+use crate::{Result, VibiError};
 use blocks::{ResNet, UNet};
-use serde::{Deserialize, Serialize};
 use small::SmallCnn;
 use tch::nn::{self, ModuleT};
 
 /// Explainer architectures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExplainerArch {
     /// Headless ResNet; MNIST: [64]×10, no downsampling (1×1 chunks); CIFAR: 16×16 grid (2×2 chunks).
-    #[serde(rename = "resnet_2x")]
     ResNet2x,
     /// Headless ResNet with 4×4 chunks (7×7 MNIST grid, 8×8 CIFAR grid).
-    #[serde(rename = "resnet_4x")]
     ResNet4x,
     /// Headless ResNet-18 widths, 8×8 chunks (CIFAR only).
-    #[serde(rename = "resnet_8x")]
     ResNet8x,
     /// U-Net, pixel-level (1×1 chunks).
-    #[serde(rename = "unet")]
     UNet,
     /// The smoke explainer: small CNN trunk + 1×1 conv, 4×4 chunks.
-    #[serde(rename = "small_cnn")]
     SmallCnn,
     /// The authors' MNIST explainer for 4×4 chunks.
-    #[serde(rename = "cnn4")]
     Cnn4,
     /// The authors' MNIST explainer for 2×2 chunks.
-    #[serde(rename = "cnn2")]
     Cnn2,
     /// The authors' MNIST explainer for pixels (1×1 chunks).
-    #[serde(rename = "cnn")]
     Cnn,
 }
 
 /// Classifier architectures (approximators and black boxes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassifierArch {
     /// willisk's resnet18 (widths [64,64,128,128,256,256,512,512], GAP + Linear).
     Resnet18,
@@ -66,7 +56,7 @@ fn family(arch: ExplainerArch, c_in: i64, hw: (i64, i64)) -> Result<bool> {
     match hw {
         (28, 28) => Ok(false),
         (32, 32) => Ok(true),
-        _ => Err(Error::invalid(
+        _ => Err(VibiError::invalid(
             "explainer",
             format!("{arch:?} has widths for 28x28 (MNIST) or 32x32 (CIFAR-10) inputs, got {}x{}x{}", c_in, hw.0, hw.1),
         )),
@@ -96,7 +86,7 @@ pub fn explainer_with(
     final_relu: bool,
 ) -> Result<Box<dyn ModuleT>> {
     if xpl_channels != 1 && xpl_channels != c_in {
-        return Err(Error::invalid(
+        return Err(VibiError::invalid(
             "xpl_channels",
             format!("{xpl_channels}; must be 1 (shared mask) or the input's {c_in} channels"),
         ));
@@ -109,7 +99,7 @@ pub fn explainer_with(
         _ => None,
     } {
         if (c_in, hw, xpl_channels) != (1, (28, 28), 1) {
-            return Err(Error::invalid("explainer", format!("{arch:?} is the authors' MNIST net: 1x28x28 inputs, xpl_channels 1 (got {c_in}x{}x{}, {xpl_channels})", hw.0, hw.1)));
+            return Err(VibiError::invalid("explainer", format!("{arch:?} is the authors' MNIST net: 1x28x28 inputs, xpl_channels 1 (got {c_in}x{}x{}, {xpl_channels})", hw.0, hw.1)));
         }
         return Ok(Box::new(authors::AuthorsExplainer::new(p, chunk)));
     }
@@ -118,7 +108,7 @@ pub fn explainer_with(
         (ExplainerArch::ResNet2x, false) => rep(64, 10),
         (ExplainerArch::ResNet4x, false) => [rep(64, 2), rep(128, 3), rep(256, 4)].concat(),
         (ExplainerArch::ResNet8x, false) => {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "explainer",
                 "resnet_8x is defined for CIFAR-10 (32x32) only; MNIST has no 8x8 chunk explainer",
             ))
@@ -131,11 +121,11 @@ pub fn explainer_with(
             return Ok(Box::new(UNet::new(p, c_in, depths, xpl_channels)));
         }
         (ExplainerArch::Cnn4 | ExplainerArch::Cnn2 | ExplainerArch::Cnn, _) => {
-            return Err(Error::invalid("explainer", format!("{arch:?} is built above")));
+            return Err(VibiError::invalid("explainer", format!("{arch:?} is built above")));
         }
         (ExplainerArch::SmallCnn, _) => {
             if hw.0 % 4 != 0 || hw.1 % 4 != 0 {
-                return Err(Error::invalid(
+                return Err(VibiError::invalid(
                     "chunk size",
                     format!("4 (small_cnn explainer) does not divide the image size {}x{}", hw.0, hw.1),
                 ));
@@ -165,7 +155,7 @@ pub fn classifier(
         }
         ClassifierArch::LenetAuthors | ClassifierArch::AuthorsCnn => {
             if (c_in, hw) != (1, (28, 28)) {
-                return Err(Error::invalid(
+                return Err(VibiError::invalid(
                     "classifier",
                     format!("{arch:?} is the authors' MNIST net: 1x28x28 inputs, got {c_in}x{}x{}", hw.0, hw.1),
                 ));
@@ -178,7 +168,7 @@ pub fn classifier(
         }
         ClassifierArch::SmallCnn | ClassifierArch::SmallCnnMaxpool => {
             if hw.0 % 4 != 0 || hw.1 % 4 != 0 {
-                return Err(Error::invalid(
+                return Err(VibiError::invalid(
                     "classifier",
                     format!("small_cnn needs sides divisible by 4, got {}x{}", hw.0, hw.1),
                 ));

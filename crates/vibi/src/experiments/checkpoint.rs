@@ -5,13 +5,14 @@
 //! made for another configuration is an error.
 
 use crate::model::Vibi;
-use crate::{Error, Result};
+use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 use xai_core::checkpoint::{load_tensors, save_tensors};
 use xai_core::fsutil::atomic_write;
+use xai_core::Error;
 
 /// What a checkpoint records besides tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,13 +48,13 @@ impl Meta {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::Checkpoint { path: path.into(), message: format!("unreadable: {e}") })
+    Ok(serde_json::from_str(&text)
+        .map_err(|e| Error::Checkpoint { path: path.into(), message: format!("unreadable: {e}") })?)
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
-    atomic_write(path, text.as_bytes())
+    Ok(atomic_write(path, text.as_bytes())?)
 }
 
 fn check_fingerprint(path: &Path, found: &str, expected: &str) -> Result<()> {
@@ -64,7 +65,8 @@ fn check_fingerprint(path: &Path, found: &str, expected: &str) -> Result<()> {
                 "written for another configuration (fingerprint {found}, this config {expected}); \
                  resume with the config the run was made with, or start a new run"
             ),
-        });
+        }
+        .into());
     }
     Ok(())
 }

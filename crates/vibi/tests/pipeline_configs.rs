@@ -1,9 +1,9 @@
-//! Bad input gives errors that name the wrong value; every shipped config deserialises
-//! and validates.
+//! Pipeline configs: every shipped config deserialises and validates, bad config values
+//! and keys are named, checkpoints refuse another configuration.
 
-use tch::{Device, Kind, Tensor};
-use vibi::chunks::ChunkGrid;
-use vibi::config::Config;
+use tch::Device;
+use vibi::experiments::checkpoint;
+use vibi::experiments::Config;
 use vibi::model::{Settings, Vibi};
 use vibi::nets::{classifier, explainer, ClassifierArch, ExplainerArch};
 
@@ -17,49 +17,34 @@ fn small_vibi(k: i64, settings: Settings) -> vibi::Result<Vibi> {
     )
 }
 
-#[test]
-fn k_larger_than_the_number_of_chunks_is_named() {
-    let e = small_vibi(50, Settings::reference(50, 0.01)).err().unwrap().to_string();
-    assert!(e.contains("k = 50") && e.contains("F = 49"), "{e}");
-    let e = ChunkGrid::new(28, 28, 4, 1).unwrap().check_k(0).unwrap_err().to_string();
-    assert!(e.contains("k = 0"), "{e}");
+fn config_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/vibi")
 }
 
-#[test]
-fn chunk_size_that_does_not_divide_the_image_is_named() {
-    let e = ChunkGrid::new(28, 28, 5, 1).unwrap_err().to_string();
-    assert!(e.contains("5 does not divide the image size 28x28"), "{e}");
-    let e = explainer(tch::nn::VarStore::new(Device::Cpu).root(), ExplainerArch::SmallCnn, 1, (30, 30), 1)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("30x30"), "{e}");
-    let e = explainer(tch::nn::VarStore::new(Device::Cpu).root(), ExplainerArch::ResNet4x, 1, (30, 30), 1)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("1x30x30"), "{e}");
-}
-
-#[test]
-fn negative_beta_is_named() {
-    let e = small_vibi(4, Settings::reference(4, -0.1)).err().unwrap().to_string();
-    assert!(e.contains("beta") && e.contains("-0.1"), "{e}");
+fn synthetic(overrides: &[&str]) -> Config {
     let text = std::fs::read_to_string(config_dir().join("smoke_synthetic.toml")).unwrap();
-    let cfg: Config = xai_core::config::parse(&text, "t", &["vibi.beta=-1".into()]).unwrap().value;
-    let e = cfg.validate().unwrap_err().to_string();
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    xai_core::config::parse(&text, "t", &o).unwrap().value
+}
+
+#[test]
+fn negative_beta_in_a_config_is_named() {
+    let e = synthetic(&["vibi.beta=-1"]).validate().unwrap_err().to_string();
     assert!(e.contains("beta") && e.contains("-1"), "{e}");
-    let e = small_vibi(4, Settings::reference(4, 0.5).l2x()).map(|_| ()).err();
-    assert!(e.is_none(), "l2x() sets beta to 0");
-    let bad_l2x = Settings { method: vibi::model::Method::L2x, ..Settings::reference(4, 0.5) };
-    assert!(bad_l2x.validate().unwrap_err().to_string().contains("l2x"));
+}
+
+#[test]
+fn more_than_one_seed_is_a_clear_error() {
+    let e = synthetic(&["run.seeds=[0, 1]"]).validate().unwrap_err().to_string();
+    assert!(e.contains("run.seeds") && e.contains("one seed per run folder"), "{e}");
+    synthetic(&["run.seeds=[7]"]).validate().unwrap();
 }
 
 #[test]
 fn checkpoint_from_another_configuration_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let v = small_vibi(4, Settings::reference(4, 0.01)).unwrap();
-    let meta = vibi::checkpoint::Meta {
+    let meta = checkpoint::Meta {
         fingerprint: "aaaa".into(),
         step: 3,
         epochs_done: 0,
@@ -68,26 +53,16 @@ fn checkpoint_from_another_configuration_is_an_error() {
         train_seconds: 1.0,
         file: String::new(),
     };
-    vibi::checkpoint::save_last(dir.path(), &v, meta).unwrap();
-    let e = vibi::checkpoint::load_last(dir.path(), "bbbb").err().unwrap().to_string();
+    checkpoint::save_last(dir.path(), &v, meta).unwrap();
+    let e = checkpoint::load_last(dir.path(), "bbbb").err().unwrap().to_string();
     assert!(e.contains("another configuration") && e.contains("aaaa") && e.contains("bbbb"), "{e}");
-    let (m, tensors) = vibi::checkpoint::load_last(dir.path(), "aaaa").unwrap().unwrap();
+    let (m, tensors) = checkpoint::load_last(dir.path(), "aaaa").unwrap().unwrap();
     assert_eq!(m.step, 3);
     // a checkpoint taken before the first validation (no best yet) reads back, and
     // replacing it removes the previous tensor file
-    vibi::checkpoint::save_last(
-        dir.path(),
-        &v,
-        vibi::checkpoint::Meta { step: 4, ..vibi::checkpoint::Meta::fresh("aaaa") },
-    )
-    .unwrap();
-    vibi::checkpoint::save_last(
-        dir.path(),
-        &v,
-        vibi::checkpoint::Meta { step: 5, ..vibi::checkpoint::Meta::fresh("aaaa") },
-    )
-    .unwrap();
-    assert_eq!(vibi::checkpoint::load_last(dir.path(), "aaaa").unwrap().unwrap().0.step, 5);
+    checkpoint::save_last(dir.path(), &v, checkpoint::Meta { step: 4, ..checkpoint::Meta::fresh("aaaa") }).unwrap();
+    checkpoint::save_last(dir.path(), &v, checkpoint::Meta { step: 5, ..checkpoint::Meta::fresh("aaaa") }).unwrap();
+    assert_eq!(checkpoint::load_last(dir.path(), "aaaa").unwrap().unwrap().0.step, 5);
     let files: Vec<_> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(files.iter().filter(|f| f.ends_with(".safetensors")).count() == 1, "{files:?}");
@@ -102,17 +77,6 @@ fn checkpoint_from_another_configuration_is_an_error() {
     .unwrap();
     let e = other.load_state(&tensors, true).unwrap_err().to_string();
     assert!(e.contains("approximator.fc.weight") && e.contains("shape"), "{e}");
-}
-
-#[test]
-fn wrong_input_shape_is_named() {
-    let grid = ChunkGrid::new(28, 28, 4, 1).unwrap();
-    let e = grid.check_input(&Tensor::zeros([2, 1, 32, 32], (Kind::Float, Device::Cpu))).unwrap_err().to_string();
-    assert!(e.contains("[2, 1, 32, 32]"), "{e}");
-}
-
-fn config_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/vibi")
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Data for VIBI runs: the seeded synthetic-patches task (no files), MNIST and CIFAR-10
 //! normalised as willisk does, subsets, held-out splits and the 90/10 train/valid split.
 
-use crate::{Error, Result};
+use super::Config;
+use crate::blackbox::{self, BlackBox};
+use crate::{Result, VibiError};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::Path;
@@ -82,7 +84,7 @@ pub const CIFAR_STD: [f64; 3] = [0.2464, 0.2428, 0.2608];
 /// seed gives the same data on every machine (libtorch's CPU generator).
 pub fn synthetic_patches(n_train: i64, n_test: i64, seed: u64) -> Result<Dataset> {
     if n_train <= 0 || n_test <= 0 {
-        return Err(Error::invalid(
+        return Err(VibiError::invalid(
             "synthetic data",
             format!("{n_train} train / {n_test} test images; both must be positive"),
         ));
@@ -153,7 +155,7 @@ fn assemble(
     let ((tx, ty), (sx, sy)) = if sub.holdout_test > 0 {
         let n = tx.size()[0];
         if sub.holdout_test >= n {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "data.holdout_test",
                 format!("{} but only {n} training images", sub.holdout_test),
             ));
@@ -209,4 +211,66 @@ pub fn split_indices(n: i64, valid_fraction: f64, seed: u64) -> (Tensor, Tensor)
 /// Steps per epoch with the last partial batch kept.
 pub fn steps_per_epoch(n: i64, batch: i64) -> i64 {
     (n + batch - 1) / batch
+}
+
+/// A labelled split: normalised inputs, black-box probabilities, optional true chunks.
+pub struct Split {
+    pub x: Tensor,
+    pub bb_probs: Tensor,
+    pub cells: Option<Tensor>,
+}
+
+/// Splits and black-box outputs shared by every cell.
+pub struct Prepared {
+    pub ds: Dataset,
+    pub train: Split,
+    pub valid: Split,
+    pub test: Split,
+    pub test_y: Tensor,
+    /// Indices of the test images the figures show.
+    pub inspect: Tensor,
+    pub bb_test_acc: f64,
+}
+
+/// willisk's inspect batch: the first full test batch of 64 with the most black-box errors.
+fn inspect_batch(pred: &Tensor, y: &Tensor) -> Tensor {
+    let n = y.size()[0];
+    let full = n / 64;
+    if full == 0 {
+        return Tensor::arange(n, (Kind::Int64, y.device()));
+    }
+    let errors = pred.ne_tensor(y).narrow(0, 0, full * 64).view([full, 64]).sum_dim_intlist(1, false, Kind::Int64);
+    let best = errors.argmax(0, false).int64_value(&[]);
+    Tensor::arange_start(best * 64, best * 64 + 64, (Kind::Int64, y.device()))
+}
+
+/// Splits the training images into VIBI's train/valid and labels every split with the
+/// black box's probabilities.
+pub fn prepare(cfg: &Config, ds: Dataset, bb: &dyn BlackBox, bb_test_acc: f64) -> Result<Prepared> {
+    let probs = blackbox::soft_labels(bb, &ds.train_x, 500);
+    let (tr, va) = split_indices(ds.train_x.size()[0], cfg.data.valid_fraction, cfg.data.split_seed);
+    let dev = ds.train_x.device();
+    let (tr, va) = (tr.to_device(dev), va.to_device(dev));
+    if va.size()[0] == 0 {
+        return Err(VibiError::invalid(
+            "data.valid_fraction",
+            format!("{} leaves no validation images", cfg.data.valid_fraction),
+        ));
+    }
+    let pick = |idx: &Tensor| Split {
+        x: ds.train_x.index_select(0, idx),
+        bb_probs: probs.index_select(0, idx),
+        cells: ds.train_cells.as_ref().map(|c| c.index_select(0, idx)),
+    };
+    let (train, valid) = (pick(&tr), pick(&va));
+    let test_probs = blackbox::soft_labels(bb, &ds.test_x, 500);
+    let inspect = inspect_batch(&test_probs.argmax(-1, false), &ds.test_y);
+    let test = Split {
+        x: ds.test_x.shallow_clone(),
+        bb_probs: test_probs,
+        cells: ds.test_cells.as_ref().map(|c| c.shallow_clone()),
+    };
+    let test_y = ds.test_y.shallow_clone();
+    log::info!("VIBI split: {} train / {} valid; {} test", train.x.size()[0], valid.x.size()[0], test.x.size()[0]);
+    Ok(Prepared { ds, train, valid, test, test_y, inspect, bb_test_acc })
 }

@@ -1,8 +1,8 @@
 //! The run's figures: the inspect batch, the top-k explanations with fidelity-coloured
 //! frames, the explanation distribution, and the training curves.
 
+use super::logs::{EpochRow, StepRow};
 use crate::chunks::ChunkGrid;
-use crate::logs::{EpochRow, StepRow};
 use crate::Result;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -17,7 +17,7 @@ fn layout(scale: u32, frames: Option<Vec<[u8; 3]>>) -> GridOptions {
 
 /// `test_batch.png`: images in [0, 1].
 pub fn test_batch(x01: &Tensor, scale: u32, path: &Path) -> Result<()> {
-    save_grid(&x01.to_device(Device::Cpu), &layout(scale, None), path)
+    Ok(save_grid(&x01.to_device(Device::Cpu), &layout(scale, None), path)?)
 }
 
 /// Unselected pixels grey: x01·z + 0.5·(1 − z), `z` `[B, 1|C, H, W]` in [0, 1].
@@ -46,7 +46,7 @@ pub fn frame_colours(strength: &Tensor, bb_correct: &Tensor) -> Result<Vec<[u8; 
 /// `best_top_k.png`: the hard top-k explanation of each image, framed by fidelity.
 pub fn top_k(x01: &Tensor, grid: &ChunkGrid, z: &Tensor, frames: Vec<[u8; 3]>, scale: u32, path: &Path) -> Result<()> {
     let img = composite(x01, &grid.upsample(z));
-    save_grid(&img.to_device(Device::Cpu), &layout(scale, Some(frames)), path)
+    Ok(save_grid(&img.to_device(Device::Cpu), &layout(scale, Some(frames)), path)?)
 }
 
 /// willisk's magnification of p(z|x) in the distribution figure: 8·(k/4)^1.3.
@@ -65,7 +65,7 @@ pub fn distribution(
     path: &Path,
 ) -> Result<()> {
     let z = (grid.upsample(p) * distribution_magnification(k)).clamp(0.0, 1.0);
-    save_grid(&composite(x01, &z).to_device(Device::Cpu), &layout(scale, Some(frames)), path)
+    Ok(save_grid(&composite(x01, &z).to_device(Device::Cpu), &layout(scale, Some(frames)), path)?)
 }
 
 /// Trailing moving average over `window` values (NaNs skipped).
@@ -124,5 +124,5 @@ pub fn curves(steps: &[StepRow], epochs: &[EpochRow], steps_per_epoch: f64, dir:
         ],
         ..Default::default()
     };
-    line_chart(&fid, &dir.join("fidelity.png"))
+    Ok(line_chart(&fid, &dir.join("fidelity.png"))?)
 }

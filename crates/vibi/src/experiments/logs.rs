@@ -1,9 +1,10 @@
 //! Per-step and per-epoch CSV logs that survive a resume: rows are appended and flushed as
 //! they come, and on resume rows written after the checkpoint are dropped first.
 
-use crate::{Error, Result};
+use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use xai_core::Error;
 
 /// One training step (`steps.csv`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,7 +39,9 @@ pub fn read_rows<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
         return Ok(vec![]);
     }
     let mut r = csv::Reader::from_path(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-    r.deserialize().map(|row| row.map_err(|e| Error::Other(format!("{}: {e}", path.display())))).collect()
+    let rows: std::result::Result<Vec<T>, Error> =
+        r.deserialize().map(|row| row.map_err(|e| Error::Other(format!("{}: {e}", path.display())))).collect();
+    Ok(rows?)
 }
 
 /// Keeps only the rows that `keep` accepts (atomic rewrite).
@@ -51,5 +54,5 @@ where
     }
     let rows: Vec<T> = read_rows(path)?;
     let kept: Vec<T> = rows.into_iter().filter(|r| keep(r)).collect();
-    xai_core::run::write_csv_rows(path, &kept)
+    Ok(xai_core::run::write_csv_rows(path, &kept)?)
 }

@@ -1,13 +1,16 @@
 //! The experiment config (TOML). Every table denies unknown keys; [`Config::validate`]
 //! rejects wrong values with the key's name.
 
+use super::names::{
+    CeScalingDef, ClassifierArchDef, ExplainerArchDef, KlKindDef, MethodDef, TargetsDef, TemperatureDef,
+};
+use super::Config;
 use crate::loss::{CeScaling, KlKind, Targets};
-use crate::model::{Method, Settings};
+use crate::model::Method;
 use crate::nets::{ClassifierArch, ExplainerArch};
 use crate::sampling::Temperature;
-use crate::{Error, Result};
+use crate::{Result, VibiError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Which data a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,26 +43,6 @@ pub enum StrengthInput {
     ReferenceRescaled,
 }
 
-/// The whole experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Run-folder name under `runs/vibi/`.
-    pub experiment: String,
-    #[serde(default = "one")]
-    pub seed: u64,
-    pub data: DataConfig,
-    pub black_box: BlackBoxConfig,
-    pub vibi: VibiConfig,
-    #[serde(default)]
-    pub eval: EvalConfig,
-    #[serde(default)]
-    pub expect: Expect,
-    /// One entry per (explainer, k, C_xpl) with its β values; empty: a single run of `[vibi]`.
-    #[serde(default)]
-    pub grid: Vec<GridEntry>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
@@ -84,6 +67,7 @@ pub struct DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlackBoxConfig {
+    #[serde(with = "ClassifierArchDef")]
     pub arch: ClassifierArch,
     pub epochs: usize,
     pub lr: f64,
@@ -96,14 +80,16 @@ pub struct BlackBoxConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VibiConfig {
-    #[serde(default)]
+    #[serde(default, with = "MethodDef")]
     pub method: Method,
+    #[serde(with = "ExplainerArchDef")]
     pub explainer: ExplainerArch,
     #[serde(default = "one_i")]
     pub xpl_channels: i64,
     /// Keep the ReLU that ends headless ResNet explainers (willisk; logits ≥ 0, top-k ties).
     #[serde(default = "yes")]
     pub explainer_final_relu: bool,
+    #[serde(with = "ClassifierArchDef")]
     pub approximator: ClassifierArch,
     pub k: i64,
     pub beta: f64,
@@ -116,12 +102,13 @@ pub struct VibiConfig {
     #[serde(default = "batch64")]
     pub batch_size: i64,
     pub lr: f64,
+    #[serde(with = "TemperatureDef")]
     pub temperature: Temperature,
-    #[serde(default)]
+    #[serde(default, with = "CeScalingDef")]
     pub ce_scaling: CeScaling,
-    #[serde(default)]
+    #[serde(default, with = "KlKindDef")]
     pub kl: KlKind,
-    #[serde(default)]
+    #[serde(default, with = "TargetsDef")]
     pub targets: Targets,
     #[serde(default = "adam_betas")]
     pub adam_betas: [f64; 2],
@@ -195,6 +182,7 @@ pub struct Expect {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GridEntry {
+    #[serde(with = "ExplainerArchDef")]
     pub explainer: ExplainerArch,
     pub k: i64,
     pub betas: Vec<f64>,
@@ -242,173 +230,88 @@ fn tolerance() -> f64 {
     0.04
 }
 
-/// One training run of a config: the `[vibi]` table with a grid entry's explainer, k, β
-/// and C_xpl filled in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cell {
-    pub explainer: ExplainerArch,
-    pub xpl_channels: i64,
-    pub k: i64,
-    pub beta: f64,
-    pub reference: Option<f64>,
-}
-
-impl Cell {
-    /// willisk-style run name, e.g. `MNIST_ResNet_4x_1_k=4_b=0.01`.
-    pub fn run_id(&self, data: DatasetKind) -> String {
-        let d = match data {
-            DatasetKind::Mnist => "MNIST",
-            DatasetKind::Cifar10 => "CIFAR10",
-            DatasetKind::SyntheticPatches => "SYNTH",
-        };
-        let e = match self.explainer {
-            ExplainerArch::ResNet2x => "ResNet_2x",
-            ExplainerArch::ResNet4x => "ResNet_4x",
-            ExplainerArch::ResNet8x => "ResNet_8x",
-            ExplainerArch::UNet => "Unet",
-            ExplainerArch::SmallCnn => "SmallCnn",
-            ExplainerArch::Cnn4 => "cnn4",
-            ExplainerArch::Cnn2 => "cnn2",
-            ExplainerArch::Cnn => "cnn",
-        };
-        format!("{d}_{e}_{}_k={}_b={:?}", self.xpl_channels, self.k, self.beta)
-    }
-}
-
 fn positive(what: &str, v: f64) -> Result<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(Error::invalid(what, format!("{v}; must be positive")))
+        Err(VibiError::invalid(what, format!("{v}; must be positive")))
     }
 }
 
 impl Config {
-    /// The runs this config asks for, in order (β = 0 first within a grid entry, so
-    /// jump-starts find their source).
-    pub fn cells(&self) -> Vec<Cell> {
-        if self.grid.is_empty() {
-            let beta = if self.vibi.method == Method::L2x { 0.0 } else { self.vibi.beta };
-            return vec![Cell {
-                explainer: self.vibi.explainer,
-                xpl_channels: self.vibi.xpl_channels,
-                k: self.vibi.k,
-                beta,
-                reference: self.expect.reference_valid_fidelity,
-            }];
-        }
-        let mut out = Vec::new();
-        for g in &self.grid {
-            let mut betas: Vec<(f64, Option<f64>)> =
-                g.betas.iter().enumerate().map(|(i, b)| (*b, g.reference.get(i).copied())).collect();
-            betas.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for (beta, reference) in betas {
-                out.push(Cell { explainer: g.explainer, xpl_channels: g.xpl_channels, k: g.k, beta, reference });
-            }
-        }
-        out
-    }
-
-    /// The model/objective settings of one cell.
-    pub fn settings(&self, cell: &Cell) -> Settings {
-        let v = &self.vibi;
-        Settings {
-            method: v.method,
-            k: cell.k,
-            beta: cell.beta,
-            samples: v.num_samples,
-            temperature: v.temperature,
-            ce_scaling: v.ce_scaling,
-            kl: v.kl,
-            targets: v.targets,
-            lr: v.lr,
-            adam_betas: (v.adam_betas[0], v.adam_betas[1]),
-        }
-    }
-
     /// Checks values that deserialisation cannot (ranges, consistency); errors name the key.
     /// Geometry (k ≤ F, chunk divides the image) is checked when the nets are built.
     pub fn validate(&self) -> Result<()> {
-        if self.experiment.is_empty() || self.experiment.contains(['/', '\\']) {
-            return Err(Error::invalid(
-                "experiment",
-                format!("`{}`; must be a non-empty name without slashes", self.experiment),
+        let run = &self.run;
+        if run.experiment.is_empty() || run.experiment.contains(['/', '\\']) {
+            return Err(VibiError::invalid(
+                "run.experiment",
+                format!("`{}`; must be a non-empty name without slashes", run.experiment),
+            ));
+        }
+        if run.seeds.len() != 1 {
+            return Err(VibiError::invalid(
+                "run.seeds",
+                format!(
+                    "{:?}; vibi runs one seed per run folder: give exactly one, e.g. seeds = [0], and one run per seed",
+                    run.seeds
+                ),
             ));
         }
         let d = &self.data;
         if !(0.0..1.0).contains(&d.valid_fraction) {
-            return Err(Error::invalid("data.valid_fraction", format!("{}; must be in [0, 1)", d.valid_fraction)));
+            return Err(VibiError::invalid("data.valid_fraction", format!("{}; must be in [0, 1)", d.valid_fraction)));
         }
         if d.train_subset < 0 || d.test_subset < 0 || d.holdout_test < 0 {
-            return Err(Error::invalid("data", "train_subset, test_subset and holdout_test must be >= 0"));
+            return Err(VibiError::invalid("data", "train_subset, test_subset and holdout_test must be >= 0"));
         }
         if d.dataset == DatasetKind::SyntheticPatches && (d.train_subset == 0 || d.test_subset == 0) {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "data",
                 "synthetic_patches needs train_subset and test_subset (images to generate) > 0",
             ));
         }
         positive("black_box.lr", self.black_box.lr)?;
         if self.black_box.epochs == 0 || self.black_box.batch_size <= 0 {
-            return Err(Error::invalid("black_box", "epochs and batch_size must be positive"));
+            return Err(VibiError::invalid("black_box", "epochs and batch_size must be positive"));
         }
         let v = &self.vibi;
         if v.epochs == 0 || v.batch_size <= 0 {
-            return Err(Error::invalid(
+            return Err(VibiError::invalid(
                 "vibi",
                 format!("epochs ({}) and batch_size ({}) must be positive", v.epochs, v.batch_size),
             ));
         }
         if self.eval.batch_size <= 0 || self.eval.multishot_samples < 0 || self.eval.figure_scale == 0 {
-            return Err(Error::invalid("eval", "batch_size and figure_scale must be positive, multishot_samples >= 0"));
+            return Err(VibiError::invalid(
+                "eval",
+                "batch_size and figure_scale must be positive, multishot_samples >= 0",
+            ));
         }
         for (i, g) in self.grid.iter().enumerate() {
             if g.betas.is_empty() {
-                return Err(Error::invalid(format!("grid[{i}].betas"), "empty; give at least one beta"));
+                return Err(VibiError::invalid(format!("grid[{i}].betas"), "empty; give at least one beta"));
             }
             if !g.reference.is_empty() && g.reference.len() != g.betas.len() {
-                return Err(Error::invalid(
+                return Err(VibiError::invalid(
                     format!("grid[{i}].reference"),
                     format!("{} values for {} betas", g.reference.len(), g.betas.len()),
                 ));
             }
             if let Some(b) = g.betas.iter().find(|b| !(**b >= 0.0 && b.is_finite())) {
-                return Err(Error::invalid("beta", format!("{b} in grid[{i}].betas; must be a finite number >= 0")));
+                return Err(VibiError::invalid(
+                    "beta",
+                    format!("{b} in grid[{i}].betas; must be a finite number >= 0"),
+                ));
             }
         }
         for cell in self.cells() {
             let s = self.settings(&cell);
             s.validate()?;
             if cell.k < 1 {
-                return Err(Error::invalid("k", format!("{}; must be at least 1", cell.k)));
+                return Err(VibiError::invalid("k", format!("{}; must be at least 1", cell.k)));
             }
         }
         Ok(())
     }
-
-    /// Hash of everything that determines the black box (data, black-box recipe, seed).
-    pub fn black_box_fingerprint(&self) -> String {
-        fingerprint(&(&self.data, &self.black_box, self.seed))
-    }
-
-    /// Hash of everything that determines a cell's weights except the training length,
-    /// so a resumed run may extend `epochs`/`max_steps` but not change the model.
-    pub fn cell_fingerprint(&self, cell: &Cell) -> String {
-        let mut v = self.vibi.clone();
-        v.epochs = 0;
-        v.max_steps = 0;
-        v.checkpoint_every = 0;
-        v.save_best = true;
-        v.explainer = cell.explainer;
-        v.k = cell.k;
-        v.beta = cell.beta;
-        v.xpl_channels = cell.xpl_channels;
-        fingerprint(&(&self.data, &self.black_box, self.seed, &v))
-    }
-}
-
-fn fingerprint<T: Serialize>(value: &T) -> String {
-    let json = serde_json::to_string(value).unwrap_or_default();
-    let digest = Sha256::digest(json.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -1,10 +1,10 @@
 //! Training one VIBI model ("cell") with per-epoch validation, best-weights saving and
 //! checkpoints that let a killed run continue exactly where its last checkpoint was.
 
+use super::checkpoint::{self, Meta};
+use super::data::{steps_per_epoch, Split};
+use super::logs::{EpochRow, StepRow};
 use crate::blackbox::BlackBox;
-use crate::checkpoint::{self, Meta};
-use crate::data::steps_per_epoch;
-use crate::logs::{EpochRow, StepRow};
 use crate::metrics::{evaluate, EvalOptions, EvalReport};
 use crate::model::Vibi;
 use crate::sampling::{Phase, Temperature};
@@ -12,17 +12,9 @@ use crate::Result;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::Tensor;
 use xai_core::progress::EpochBar;
 use xai_core::run::CsvLog;
 use xai_core::train::batch_indices;
-
-/// A labelled split: normalised inputs, black-box probabilities, optional true chunks.
-pub struct Split {
-    pub x: Tensor,
-    pub bb_probs: Tensor,
-    pub cells: Option<Tensor>,
-}
 
 /// How long and how to train.
 #[derive(Debug, Clone)]
@@ -99,8 +91,8 @@ pub fn train(
         Some((m, tensors)) => {
             vibi.load_state(&tensors, true)?;
             vibi.set_step(m.step);
-            crate::logs::retain_rows::<StepRow>(&steps_path, |r| r.step < m.step)?;
-            crate::logs::retain_rows::<EpochRow>(&epochs_path, |r| r.step <= m.step)?;
+            super::logs::retain_rows::<StepRow>(&steps_path, |r| r.step < m.step)?;
+            super::logs::retain_rows::<EpochRow>(&epochs_path, |r| r.step <= m.step)?;
             log::info!(
                 "resuming {} at step {} (epoch {}), best valid fidelity so far {:.4}",
                 dir.display(),
