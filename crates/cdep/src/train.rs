@@ -1,24 +1,14 @@
 //! One training loop for every method: prediction loss + λ·penalty per batch, early
-//! stopping on validation loss with best-weights restore (xai-core's `fit`).
+//! stopping with best-weights restore (xai-core's `fit`), any optimiser of
+//! `xai_core::optim`. Tensors and closures in, per-epoch logs out: no config, no files.
 
-use crate::config::{OptimizerKind, TrainCfg};
-use crate::Result;
+use crate::{CdepError, Result};
 use rand_chacha::ChaCha8Rng;
-use std::cell::Cell;
-use tch::nn::{self, OptimizerConfig, VarStore};
+use std::cell::{Cell, RefCell};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+use xai_core::optim::Optimizer;
 use xai_core::train::{batch_indices, fit, EpochRecord, FitOptions, Monitor};
-
-/// Builds the configured optimiser over every trainable variable of `vs`.
-pub fn optimizer(vs: &VarStore, cfg: &TrainCfg) -> Result<nn::Optimizer> {
-    Ok(match cfg.optimizer {
-        // torch.optim.Adam's weight decay is coupled L2, as the reference uses (not AdamW).
-        OptimizerKind::Adam => nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(vs, cfg.lr)?,
-        OptimizerKind::Sgd => {
-            nn::Sgd { momentum: cfg.momentum, wd: cfg.weight_decay, ..Default::default() }.build(vs, cfg.lr)?
-        }
-    })
-}
 
 /// How one run trains.
 #[derive(Debug, Clone)]
@@ -36,8 +26,7 @@ pub struct LoopSpec {
 }
 
 /// The validation quantity that picks the best epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Select {
     /// Lowest validation loss (the paper's protocol).
     #[default]
@@ -91,22 +80,35 @@ pub struct Trained {
     pub sec_per_epoch: f64,
 }
 
-/// Trains with `pred_loss(idx)` (train-mode forward on the examples `idx`) plus
-/// `lambda ×` the penalty that `penalty(idx, sink)` hands to `sink` in one or more
-/// chunks (each chunk is back-propagated at once, bounding memory). The optimiser
-/// steps once per batch on the combined gradient.
-#[allow(clippy::too_many_arguments)]
+/// Prediction loss on the examples `idx` (train-mode forward).
+pub type PredLossFn<'a> = Box<dyn FnMut(&Tensor) -> Result<Tensor> + 'a>;
+/// The penalty on the examples `idx`, handed to the sink in one or more chunks.
+pub type PenaltyFn<'a> = Box<dyn FnMut(&Tensor, &mut dyn FnMut(Tensor) -> Result<()>) -> Result<()> + 'a>;
+/// Validation loss and named metrics after an epoch.
+pub type EvaluateFn<'a> = Box<dyn FnMut() -> Result<EvalOut> + 'a>;
+/// Sees each epoch's log (to append it to a CSV, snapshot weights…).
+pub type OnEpochFn<'a> = Box<dyn FnMut(&EpochLog) -> Result<()> + 'a>;
+
+/// What a method plugs into the loop.
+pub struct Hooks<'a> {
+    pub batching: Batching<'a>,
+    pub pred_loss: PredLossFn<'a>,
+    pub penalty: PenaltyFn<'a>,
+    pub evaluate: EvaluateFn<'a>,
+    pub on_epoch: OnEpochFn<'a>,
+}
+
+/// Trains with `pred_loss(idx)` plus `lambda ×` the penalty that `penalty(idx, sink)`
+/// hands to `sink` in one or more chunks (each chunk is back-propagated at once,
+/// bounding memory). The optimiser steps once per batch on the combined gradient.
 pub fn train(
     spec: &LoopSpec,
     vs: &mut VarStore,
-    opt: &mut nn::Optimizer,
-    mut batching: Batching<'_>,
+    opt: &mut dyn Optimizer,
     rng: &mut ChaCha8Rng,
-    mut pred_loss: impl FnMut(&Tensor) -> Result<Tensor>,
-    mut penalty: impl FnMut(&Tensor, &mut dyn FnMut(Tensor) -> Result<()>) -> Result<()>,
-    mut evaluate: impl FnMut() -> Result<EvalOut>,
-    mut on_epoch: impl FnMut(&EpochLog) -> Result<()>,
+    hooks: Hooks<'_>,
 ) -> Result<Trained> {
+    let Hooks { mut batching, mut pred_loss, mut penalty, mut evaluate, mut on_epoch } = hooks;
     let lambda = crate::penalty::check_lambda(spec.lambda)?;
     let device = vs.device();
     let parts = Cell::new((0.0f64, 0.0f64));
@@ -118,7 +120,13 @@ pub fn train(
     };
     let opts = FitOptions { label: spec.label.clone(), epochs: spec.epochs, patience: spec.patience, monitor };
     let mut logs = vec![];
-    let mut cd_error: Option<crate::CdepError> = None;
+    // The first error of our own closures, kept typed; `fit` only sees its message.
+    let failure: RefCell<Option<CdepError>> = RefCell::new(None);
+    let keep = |e: CdepError| {
+        let msg = e.to_string();
+        failure.borrow_mut().get_or_insert(e);
+        xai_core::Error::Other(msg)
+    };
     let history = fit(
         &opts,
         vs,
@@ -128,36 +136,26 @@ pub fn train(
                 Batching::Shuffled(n) => batch_indices(*n, spec.batch_size, true, rng, device),
                 Batching::Custom(f) => f(rng),
             };
-            let r = train_epoch(spec, lambda, opt, &batches, device, &mut pred_loss, &mut penalty);
+            let r = train_epoch(spec, lambda, &mut *opt, &batches, device, &mut pred_loss, &mut penalty);
             train_secs.set(train_secs.get() + t.elapsed().as_secs_f64());
-            match r {
-                Ok((l, p)) => {
-                    parts.set((l, p));
-                    Ok(l + lambda * p)
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    cd_error = Some(e);
-                    Err(xai_core::Error::Other(msg))
-                }
-            }
+            let (l, p) = r.map_err(keep)?;
+            parts.set((l, p));
+            Ok(l + lambda * p)
         },
-        || match evaluate() {
-            Ok(e) => {
-                last_val_loss.set(e.val_loss);
-                Ok((e.val_loss, e.metrics))
-            }
-            Err(e) => Err(xai_core::Error::Other(e.to_string())),
+        || {
+            let e = evaluate().map_err(keep)?;
+            last_val_loss.set(e.val_loss);
+            Ok((e.val_loss, e.metrics))
         },
         |rec| {
             let (pred, pen) = parts.get();
             let log = EpochLog { record: rec.clone(), val_loss: last_val_loss.get(), pred_loss: pred, penalty: pen };
-            on_epoch(&log).map_err(|e| xai_core::Error::Other(e.to_string()))?;
+            on_epoch(&log).map_err(keep)?;
             logs.push(log);
             Ok(())
         },
     );
-    if let Some(e) = cd_error {
+    if let Some(e) = failure.into_inner() {
         return Err(e);
     }
     let history = history?;
@@ -166,11 +164,10 @@ pub fn train(
 }
 
 /// One pass over the training set; returns the mean prediction loss and penalty.
-#[allow(clippy::too_many_arguments)]
 fn train_epoch(
     spec: &LoopSpec,
     lambda: f64,
-    opt: &mut nn::Optimizer,
+    opt: &mut dyn Optimizer,
     batches: &[Tensor],
     device: Device,
     pred_loss: &mut impl FnMut(&Tensor) -> Result<Tensor>,

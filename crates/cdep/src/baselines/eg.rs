@@ -1,15 +1,14 @@
 //! Expected Gradients as a training penalty: attributions of the true class's softmax
 //! probability along paths from references drawn from the current batch.
 
-use super::{channel_sum, fit_weights, grad_of, input_leaf, Model};
+use super::{channel_sum, fit_weights, input_leaf, Model};
 use crate::{CdepError, Result};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
+use xai_core::attribution::input_gradient;
 
 /// Which EG penalty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EgVariant {
     /// CDEP repository (`score_funcs.eg_scores_2d`): per sample, `k` references,
     /// attribution `Σ_k |∂p_y(z)/∂z| ⊙ |x − x'|` (summed, not averaged, over references
@@ -43,7 +42,7 @@ fn prob_grads(model: Model<'_>, z: &Tensor, y: &Tensor) -> Result<Tensor> {
     let z = input_leaf(z);
     let p = model(&z)?.f_softmax(-1, Kind::Float)?;
     let py = p.f_gather(1, &y.unsqueeze(1), false)?.sum(Kind::Float);
-    grad_of(&py, &z)
+    Ok(input_gradient(&py, &z)?)
 }
 
 fn check(x: &Tensor, y: &Tensor, refs: &Tensor, k: i64) -> Result<()> {

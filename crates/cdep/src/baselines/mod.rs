@@ -1,6 +1,7 @@
 //! Input-gradient baselines CDEP is compared with: Right for the Right Reasons (RRR,
 //! Ross et al. 2017) and Expected Gradients (Erion et al. 2019). Both need the gradient
-//! of a gradient, so every input gradient here is taken with `create_graph`.
+//! of a gradient, so every input gradient here is taken with `create_graph`
+//! (`xai_core::attribution::input_gradient`).
 //!
 //! The blob masks enter through a per-position weight map: penalties summed over
 //! blobs `S_i` equal one penalty with `Σ_i S_i²` (RRR) or `Σ_i S_i` (EG) as weights.
@@ -17,12 +18,6 @@ pub type Model<'a> = &'a dyn Fn(&Tensor) -> Result<Tensor>;
 /// An input that autograd can differentiate with respect to.
 pub(crate) fn input_leaf(x: &Tensor) -> Tensor {
     x.detach().set_requires_grad(true)
-}
-
-/// `∂ score / ∂ x` with a differentiable result.
-pub(crate) fn grad_of(score: &Tensor, x: &Tensor) -> Result<Tensor> {
-    let g = Tensor::f_run_backward(&[score], &[x], true, true)?;
-    g.into_iter().next().ok_or_else(|| CdepError::invalid("gradient", "autograd returned no gradient"))
 }
 
 /// Sums image gradients over channels (`[B, C, H, W] → [B, H, W]`); other shapes pass.

@@ -1,13 +1,12 @@
 //! Right for the Right Reasons: penalise input gradients on the annotated positions.
 
-use super::{channel_sum, fit_weights, grad_of, input_leaf, Model};
+use super::{channel_sum, fit_weights, input_leaf, Model};
 use crate::Result;
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Reduction, Tensor};
+use xai_core::attribution::input_gradient;
 
 /// Which input gradient RRR penalises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RrrVariant {
     /// CDEP repository (`score_funcs.gradient_sum`): gradient of the batch-mean
     /// prediction loss, summed over channels, then `Σ (S ⊙ g)²`.
@@ -28,11 +27,11 @@ pub fn penalty(model: Model<'_>, x: &Tensor, y: &Tensor, weights: &Tensor, varia
     match variant {
         RrrVariant::Repo => {
             let loss = logp.f_nll_loss(y, None::<Tensor>, Reduction::Mean, -100)?;
-            let g = channel_sum(&grad_of(&loss, &x)?);
+            let g = channel_sum(&input_gradient(&loss, &x)?);
             Ok((w * g.square()).sum(Kind::Float))
         }
         RrrVariant::Ross => {
-            let g = grad_of(&logp.sum(Kind::Float), &x)?;
+            let g = input_gradient(&logp.sum(Kind::Float), &x)?;
             let w = if g.dim() == 4 { w.unsqueeze(0) } else { w };
             Ok((w * g.square()).sum(Kind::Float))
         }

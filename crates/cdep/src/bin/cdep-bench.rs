@@ -3,12 +3,13 @@
 
 use cdep::baselines::{eg, rrr};
 use cdep::cd::CdOptions;
-use cdep::{models, penalty, Result};
+use cdep::{nets, penalty, Result};
 use clap::Parser;
 use rand::SeedableRng;
 use std::time::Instant;
-use tch::nn::{OptimizerConfig, VarStore};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+use xai_core::optim::Optimizer;
 
 #[derive(Parser, Debug)]
 #[command(about = "CDEP per-step cost on the ColorMNIST network")]
@@ -30,8 +31,8 @@ fn main() -> std::process::ExitCode {
         xai_core::device::set_threads(args.threads);
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
-        let net = models::mnist_cnn(&vs.root(), 3, 500)?;
-        let mut opt = tch::nn::Adam::default().build(&vs, 1e-3)?;
+        let net = nets::mnist_cnn(&vs.root(), 3, 500)?;
+        let mut opt = xai_core::optim::Adam::new(&vs, 1e-3)?;
         let opts = (Kind::Float, Device::Cpu);
         let x = Tensor::randn([args.batch, 3, 28, 28], opts);
         let y = Tensor::randint(10, [args.batch], (Kind::Int64, Device::Cpu));

@@ -44,7 +44,6 @@ pub use lstm::{LstmCdOptions, LstmClassifier};
 pub use sequential::{CustomFn, Layer, Sequential};
 
 use crate::{CdepError, Result};
-use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// A decomposition of some activation into a relevant and an irrelevant part.
@@ -89,8 +88,7 @@ impl Decomp {
 }
 
 /// How a layer's bias is divided between the two parts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BiasSplit {
     /// `w_r = (|r|+ε)/(|r|+|i|+2ε)` (ACD form): where `r = i = 0` each part gets half the
     /// bias, so completeness holds everywhere. ε = 1e-20 by default (f32-safe).

@@ -1,39 +1,30 @@
 //! Pieces every experiment runner shares: batched evaluation, RNG streams, memory.
 
-use crate::config::TrainCfg;
-use crate::train::LoopSpec;
 use crate::Result;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-/// Mean cross-entropy and accuracy (%) of `logits_of` over `(x, y)` in batches, without
-/// gradients.
+/// Mean cross-entropy and accuracy in percent (cdep's unit) of `logits_of` over
+/// `(x, y)` in batches, without gradients (`xai_core::train::evaluate`). The percentage
+/// is taken from the count of correct predictions, as `100 · correct / n`.
 pub fn evaluate(
     logits_of: &dyn Fn(&Tensor) -> Result<Tensor>,
     x: &Tensor,
     y: &Tensor,
     batch: i64,
 ) -> Result<(f64, f64)> {
-    let n = x.size()[0];
-    if n == 0 {
-        return Ok((f64::NAN, f64::NAN));
+    let e = xai_core::train::evaluate(logits_of, x, y, batch)?;
+    Ok((e.loss, percent(e.accuracy, x.size()[0])))
+}
+
+/// A fraction correct of `n` examples in percent, computed from the count (`round(f·n)`)
+/// so the number is the same as `100 · correct / n`.
+pub fn percent(fraction: f64, n: i64) -> f64 {
+    if fraction.is_nan() || n == 0 {
+        return fraction;
     }
-    tch::no_grad(|| {
-        let dev = y.device();
-        let mut loss = Tensor::zeros([], (Kind::Float, dev));
-        let mut correct = Tensor::zeros([], (Kind::Int64, dev));
-        let mut start = 0;
-        while start < n {
-            let m = batch.min(n - start);
-            let (xb, yb) = (x.narrow(0, start, m), y.narrow(0, start, m));
-            let logits = logits_of(&xb)?;
-            loss += logits.log_softmax(-1, Kind::Float).nll_loss(&yb) * m as f64;
-            correct += logits.argmax(-1, false).eq_tensor(&yb).sum(Kind::Int64);
-            start += m;
-        }
-        Ok((loss.double_value(&[]) / n as f64, 100.0 * correct.double_value(&[]) / n as f64))
-    })
+    100.0 * (fraction * n as f64).round() / n as f64
 }
 
 /// An independent RNG stream for one purpose (`stream`) of one seed, so shuffling,
@@ -54,19 +45,6 @@ pub fn peak_mem_mb() -> f64 {
     xai_core::run::peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0)).unwrap_or(f64::NAN)
 }
 
-/// The loop settings of one run.
-pub fn loop_spec(label: String, train: &TrainCfg, lambda: f64, double_step: bool) -> LoopSpec {
-    LoopSpec {
-        label,
-        epochs: train.epochs,
-        patience: train.patience,
-        batch_size: train.batch_size,
-        lambda,
-        double_step,
-        select: train.select,
-    }
-}
-
 /// A seeded random subset of `0..n` of size `k` (all of it, permuted, when `k ≥ n`).
 pub fn subset(n: i64, k: Option<usize>, seed: u64) -> Tensor {
     use rand::seq::SliceRandom;
@@ -83,8 +61,8 @@ pub fn copy_vars(vars: &std::collections::HashMap<String, Tensor>) -> Vec<(Strin
 
 /// A `runs.csv` row with the fields every experiment fills the same way (identity of the
 /// run, epochs, penalty, cost, provenance); runners add their metrics with struct update.
-pub fn run_row(experiment: &str, ctx: &super::RunCtx<'_>, trained: &crate::train::Trained) -> crate::report::RunRow {
-    crate::report::RunRow {
+pub fn run_row(experiment: &str, ctx: &super::RunCtx<'_>, trained: &crate::train::Trained) -> super::report::RunRow {
+    super::report::RunRow {
         experiment: experiment.into(),
         method: ctx.method.name().into(),
         lambda: ctx.lambda,
@@ -99,17 +77,12 @@ pub fn run_row(experiment: &str, ctx: &super::RunCtx<'_>, trained: &crate::train
     }
 }
 
-/// Saves the weights a run is evaluated with as
+/// Saves the weights a cell is evaluated with as
 /// `checkpoints/<method>_lambda<λ>_seed<seed>.safetensors` (atomically), so a reported
-/// number can be re-checked or the model reused; `run.save_weights` chooses which runs.
+/// number can be re-checked or the model reused; `run.save_weights` chooses which cells.
 pub fn save_weights(ctx: &super::RunCtx<'_>, vs: &tch::nn::VarStore) -> Result<()> {
-    use crate::config::SaveWeights;
-    match ctx.save {
-        SaveWeights::None => return Ok(()),
-        SaveWeights::FirstSeed if !ctx.first_seed => return Ok(()),
-        _ => {}
+    if let Some(path) = &ctx.checkpoint {
+        xai_core::checkpoint::save(vs, path)?;
     }
-    let file = format!("{}_lambda{}_seed{}.safetensors", ctx.method.name(), ctx.lambda, ctx.seed);
-    xai_core::checkpoint::save(vs, &ctx.checkpoints.join(file))?;
     Ok(())
 }

@@ -3,12 +3,14 @@
 //! as in the reference notebook. Rows come from xai-core's COMPAS reader and ProPublica
 //! filter (6,172 rows); the 17 CDEP features are built here.
 
-use super::common::{evaluate, loop_spec, reset_peak_rss, run_row, save_weights};
-use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
+use super::cell::{CellOutcome, Finished};
+use super::common::{evaluate, reset_peak_rss, run_row, save_weights};
+use super::config::{CompasBlob, Config, Method};
+use super::report::{RunRow, SummaryRow};
+use super::{CellRun, EpochRow, Experiment, RunCtx, Setup};
 use crate::cd::Sequential;
-use crate::config::{CompasBlob, Config, Method};
-use crate::report::{RunRow, SummaryRow};
-use crate::{models, penalty, train, CdepError, Result};
+use crate::train::{Batching, EvalOut, Hooks};
+use crate::{nets, penalty, train, CdepError, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::Path;
@@ -87,7 +89,7 @@ impl Compas {
         let n = x.size()[0];
         let mut idx: Vec<i64> = (0..n).collect();
         idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(cfg.data.seed));
-        let n_val = (n as f64 * cfg.data.val_fraction).round() as i64;
+        let n_val = (n as f64 * cfg.data.valid_fraction).round() as i64;
         let n_train = n - 2 * n_val;
         let all = Tensor::from_slice(&idx);
         let parts = [all.narrow(0, 0, n_train), all.narrow(0, n_train, n_val), all.narrow(0, n_train + n_val, n_val)];
@@ -149,11 +151,11 @@ impl Compas {
 }
 
 impl Experiment for Compas {
-    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<Outcome> {
+    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<CellRun> {
         let cfg = &self.cfg;
         if matches!(ctx.method, Method::Rrr | Method::Eg | Method::Excluded) {
             return Err(CdepError::invalid(
-                "run.methods",
+                "sweep.methods",
                 format!("{} is not defined for COMPAS (vanilla and cdep are)", ctx.method.name()),
             ));
         }
@@ -161,10 +163,10 @@ impl Experiment for Compas {
         let mut rng = xai_core::device::seed_everything(ctx.seed);
         let mut vs = VarStore::new(self.device);
         let h = cfg.model.hidden.unwrap_or(5);
-        let model: Sequential = models::mlp(&vs.root(), &[D, h, h, 2], 0.1);
-        let mut opt = train::optimizer(&vs, &cfg.train)?;
+        let model: Sequential = nets::mlp(&vs.root(), &[D, h, h, 2], 0.1);
+        let mut opt = cfg.train.optimizer(&vs)?;
         let (method, lambda, seed) = (ctx.method, ctx.lambda, ctx.seed);
-        let spec = loop_spec(format!("{} λ={lambda} s{seed}", method.name()), &cfg.train, lambda, false);
+        let spec = cfg.train.loop_spec(format!("{} λ={lambda} s{seed}", method.name()), lambda, false);
         let weights = if cfg.train.class_weights { Some(self.class_weights()) } else { None };
         let ce = |logits: &Tensor, y: &Tensor| {
             logits.log_softmax(-1, Kind::Float).nll_loss_nd(y, weights.as_ref(), tch::Reduction::Mean, -100)
@@ -178,27 +180,29 @@ impl Experiment for Compas {
             sink(penalty::image_cdep(&model, &tx.index_select(0, idx), &self.blob, &cd)?)
         };
         let blind = |x: &Tensor| model.forward(&Self::race_blind(x), false);
-        let evaluate_all = || -> Result<train::EvalOut> {
+        let evaluate_all = || -> Result<EvalOut> {
             let (vl, va) = tch::no_grad(|| -> Result<(f64, f64)> {
                 let logits = blind(&self.x[1])?;
                 let acc = logits.argmax(-1, false).eq_tensor(&self.y[1]).to_kind(Kind::Float).mean(Kind::Float);
                 Ok((ce(&logits, &self.y[1]).double_value(&[]), 100.0 * acc.double_value(&[])))
             })?;
-            Ok(train::EvalOut { val_loss: vl, metrics: vec![("val_acc".into(), va)] })
+            Ok(EvalOut { val_loss: vl, metrics: vec![("val_acc".into(), va)] })
         };
         let metrics_log = &mut *ctx.metrics;
         let trained = train::train(
             &spec,
             &mut vs,
-            &mut opt,
-            train::Batching::Shuffled(tx.size()[0]),
+            opt.as_mut(),
             &mut rng,
-            pred_loss,
-            penalty_fn,
-            evaluate_all,
-            |log| {
-                metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
-                Ok(())
+            Hooks {
+                batching: Batching::Shuffled(tx.size()[0]),
+                pred_loss: Box::new(pred_loss),
+                penalty: Box::new(penalty_fn),
+                evaluate: Box::new(evaluate_all),
+                on_epoch: Box::new(|log: &train::EpochLog| {
+                    metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
+                    Ok(())
+                }),
             },
         )?;
         let batch = cfg.train.eval_batch_size;
@@ -219,14 +223,14 @@ impl Experiment for Compas {
             fpr_white: Some(self.fpr(&pred, &y, 2)),
             ..run_row("compas", ctx, &trained)
         };
-        Ok(Outcome { row, heat: None })
+        Ok(CellRun { outcome: CellOutcome::new(row, &trained), heat: None })
     }
 
-    fn figures(&self, _dir: &Path, _outcomes: &[Outcome], _best: &[SummaryRow]) -> Result<()> {
+    fn figures(&self, _dir: &Path, _cells: &[Finished], _best: &[SummaryRow]) -> Result<()> {
         Ok(())
     }
 
-    fn paper_rows(&self, best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
+    fn paper_rows(&self, _cells: &[Finished], best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
         let mut rows = vec![];
         for (m, acc, fb, fw) in [("vanilla", 67.8, 0.47, 0.22), ("cdep", 68.8, 0.39, 0.20)] {
             if let Some(b) = best.iter().find(|b| b.method == m) {

@@ -1,64 +1,22 @@
 //! ColorMNIST and DecoyMNIST (spec §4.1–4.2): CNNs trained with vanilla, CDEP, RRR or EG
 //! penalties on a spurious image feature (colour pixels; corner patches).
 
-use super::common::{copy_vars, evaluate, loop_spec, reset_peak_rss, run_row, save_weights, stream_rng, subset};
-use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
+use super::cell::{CellOutcome, Finished};
+use super::common::{copy_vars, evaluate, reset_peak_rss, run_row, save_weights, stream_rng, subset};
+use super::config::{BlobSampling, Config, Experiment as ExpKind, Method, MnistSource, ModelKind, ValColors};
+use super::report::{epoch_chart, EpochCurves, RunRow, SummaryRow};
+use super::{CellRun, EpochRow, Experiment, RunCtx, Setup};
 use crate::baselines::{eg, rrr};
+use crate::blobs::{cdf_of, Blobs};
 use crate::cd::{CdOptions, Sequential};
-use crate::config::{BlobSampling, Config, Experiment as ExpKind, Method, MnistSource, ValColors};
-use crate::report::{epoch_chart, EpochCurves, RunRow, SummaryRow};
-use crate::{models, penalty, train, CdepError, Result};
-use rand::Rng;
+use crate::train::{Batching, EvalOut, Hooks};
+use crate::{nets, penalty, train, CdepError, Result};
 use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use xai_core::data::{color_mnist, decoy_mnist, mnist};
 use xai_core::figures::{apply_colormap, save_grid, ColorMap, GridOptions};
 use xai_core::report::{Check, Row};
-
-/// Where blobs come from.
-pub enum Blobs {
-    /// The same blob stack `[n, H, W]` for every batch (DecoyMNIST's corner union).
-    Fixed(Tensor),
-    /// `n` single pixels per batch, drawn with replacement from a distribution over the
-    /// `h × w` positions given as a cumulative table.
-    Pixels { cdf: Vec<f64>, h: i64, w: i64, n: usize },
-}
-
-impl Blobs {
-    /// A blob stack `[n, H, W]` for the next batch.
-    pub fn draw(&self, rng: &mut impl Rng, device: Device) -> Tensor {
-        match self {
-            Blobs::Fixed(t) => t.shallow_clone(),
-            Blobs::Pixels { cdf, h, w, n } => {
-                let idx: Vec<i64> = (0..*n).map(|_| sample_cdf(cdf, rng.gen::<f64>())).collect();
-                let flat = Tensor::zeros([*n as i64, h * w], (Kind::Float, device));
-                let pos = Tensor::from_slice(&idx).to_device(device).unsqueeze(1);
-                flat.scatter_value(1, &pos, 1.0).view([*n as i64, *h, *w])
-            }
-        }
-    }
-}
-
-/// Index of the first cumulative probability above `u`.
-pub fn sample_cdf(cdf: &[f64], u: f64) -> i64 {
-    let total = cdf.last().copied().unwrap_or(1.0);
-    cdf.partition_point(|&c| c <= u * total).min(cdf.len().saturating_sub(1)) as i64
-}
-
-/// Cumulative table of a probability map (negative entries are an error).
-pub fn cdf_of(probs: &Tensor) -> Result<Vec<f64>> {
-    let p: Vec<f64> = Vec::<f64>::try_from(probs.to_kind(Kind::Double).flatten(0, -1))?;
-    if p.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || p.iter().sum::<f64>() <= 0.0 {
-        return Err(CdepError::invalid("blob probabilities", "must be finite, ≥ 0 and not all 0"));
-    }
-    Ok(p.iter()
-        .scan(0.0, |acc, v| {
-            *acc += v;
-            Some(*acc)
-        })
-        .collect())
-}
 
 /// Prepared data and settings of one image experiment.
 pub struct ImageExperiment {
@@ -80,8 +38,6 @@ pub struct ImageExperiment {
     heat_display: Tensor,
     /// Training-colour and test-colour examples (one per digit) for the examples figure.
     examples: Tensor,
-    /// Per-epoch test accuracy of every finished run, keyed by (method, λ).
-    curves: Vec<(String, f64, Vec<f64>)>,
 }
 
 fn mnist_pool(cfg: &Config, root: &Path) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
@@ -89,8 +45,8 @@ fn mnist_pool(cfg: &Config, root: &Path) -> Result<(Tensor, Tensor, Tensor, Tens
     Ok(match d.source {
         MnistSource::MnistTrain => {
             let m = mnist::load(root)?;
-            let tr = subset(m.train_images.size()[0], d.n_train, d.seed);
-            let te = subset(m.test_images.size()[0], d.n_test, d.seed.wrapping_add(7));
+            let tr = subset(m.train_images.size()[0], d.train_subset, d.seed);
+            let te = subset(m.test_images.size()[0], d.test_subset, d.seed.wrapping_add(7));
             (
                 m.train_images.index_select(0, &tr),
                 m.train_labels.index_select(0, &tr),
@@ -101,14 +57,14 @@ fn mnist_pool(cfg: &Config, root: &Path) -> Result<(Tensor, Tensor, Tensor, Tens
         MnistSource::MnistT10k => {
             let (x, y) = mnist::load_split(root, false)?;
             let n = x.size()[0];
-            let n_train = d.n_train.unwrap_or(8000) as i64;
+            let n_train = d.train_subset.unwrap_or(8000) as i64;
             if n_train >= n {
                 return Err(CdepError::invalid(
-                    "data.n_train",
+                    "data.train_subset",
                     format!("{n_train} leaves no test images of the {n} in t10k"),
                 ));
             }
-            let n_test = (d.n_test.map(|v| v as i64).unwrap_or(n - n_train)).min(n - n_train);
+            let n_test = (d.test_subset.map(|v| v as i64).unwrap_or(n - n_train)).min(n - n_train);
             let perm = subset(n, None, d.seed);
             let (tr, te) = (perm.narrow(0, 0, n_train), perm.narrow(0, n_train, n_test));
             (x.index_select(0, &tr), y.index_select(0, &tr), x.index_select(0, &te), y.index_select(0, &te))
@@ -134,7 +90,7 @@ impl ImageExperiment {
             ExpKind::Colormnist => {
                 let opts = color_mnist::ColorMnistOptions {
                     seed: cfg.data.seed,
-                    val_fraction: cfg.data.val_fraction,
+                    val_fraction: cfg.data.valid_fraction,
                     val_reversed: cfg.data.val_colors == ValColors::Reversed,
                 };
                 let c = color_mnist::build(&trx, &try_, &tex, &tey, opts)?;
@@ -207,7 +163,6 @@ impl ImageExperiment {
             test_y: test_y.to_device(dev),
             blobs,
             examples,
-            curves: vec![],
         })
     }
 
@@ -215,8 +170,8 @@ impl ImageExperiment {
         let p = vs.root();
         let hidden = self.cfg.model.hidden;
         match self.cfg.model.kind {
-            models::ModelKind::ColorCnn => models::mnist_cnn(&p, 3, hidden.unwrap_or(500)),
-            models::ModelKind::DecoyCnn => models::mnist_cnn(&p, 1, hidden.unwrap_or(256)),
+            ModelKind::ColorCnn => nets::mnist_cnn(&p, 3, hidden.unwrap_or(500)),
+            ModelKind::DecoyCnn => nets::mnist_cnn(&p, 1, hidden.unwrap_or(256)),
             other => {
                 Err(CdepError::invalid("model.kind", format!("{other:?} does not fit {} images", self.kind.name())))
             }
@@ -264,7 +219,7 @@ impl ImageExperiment {
 }
 
 impl Experiment for ImageExperiment {
-    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<Outcome> {
+    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<CellRun> {
         let cfg = &self.cfg;
         reset_peak_rss();
         let mut rng = xai_core::device::seed_everything(ctx.seed);
@@ -272,11 +227,11 @@ impl Experiment for ImageExperiment {
         let mut eg_rng = stream_rng(ctx.seed, 2);
         let mut vs = VarStore::new(self.device);
         let model = self.model(&vs)?;
-        let mut opt = train::optimizer(&vs, &cfg.train)?;
+        let mut opt = cfg.train.optimizer(&vs)?;
         let cd_opts = cfg.cd.options();
         let label = format!("{} λ={} s{}", ctx.method.name(), ctx.lambda, ctx.seed);
         let double = cfg.reference_quirks.double_step && matches!(ctx.method, Method::Rrr | Method::Eg);
-        let spec = loop_spec(label, &cfg.train, ctx.lambda, double);
+        let spec = cfg.train.loop_spec(label, ctx.lambda, double);
         let (method, lambda, seed) = (ctx.method, ctx.lambda, ctx.seed);
         let (tx, ty) = (&self.train_x, &self.train_y);
         let forward_eval = |x: &Tensor| model.forward(x, false);
@@ -285,7 +240,7 @@ impl Experiment for ImageExperiment {
             Ok(model.forward(&x, true)?.log_softmax(-1, Kind::Float).nll_loss(&y))
         };
         let (blobs, dev) = (&self.blobs, self.device);
-        let (rrr_variant, eg_cfg) = (cfg.rrr.variant, cfg.eg.clone());
+        let (rrr_variant, eg_cfg, eg_variant) = (cfg.rrr.variant(), cfg.eg.clone(), cfg.eg.variant());
         let penalty_fn = |idx: &Tensor, sink: &mut dyn FnMut(Tensor) -> Result<()>| -> Result<()> {
             let x = tx.index_select(0, idx);
             let masks = blobs.draw(&mut blob_rng, dev);
@@ -304,27 +259,17 @@ impl Experiment for ImageExperiment {
                 Method::Eg => {
                     let y = ty.index_select(0, idx);
                     let w = masks.sum_dim_intlist(0, false, Kind::Float);
-                    eg::penalty_chunks(
-                        &forward_eval,
-                        &x,
-                        &y,
-                        &w,
-                        eg_cfg.k,
-                        eg_cfg.variant,
-                        eg_cfg.chunk,
-                        &mut eg_rng,
-                        sink,
-                    )
+                    eg::penalty_chunks(&forward_eval, &x, &y, &w, eg_cfg.k, eg_variant, eg_cfg.chunk, &mut eg_rng, sink)
                 }
                 Method::Vanilla | Method::Excluded => Ok(()),
             }
         };
         let batch = cfg.train.eval_batch_size;
-        let evaluate_all = || -> Result<train::EvalOut> {
+        let evaluate_all = || -> Result<EvalOut> {
             let (val_loss, val_acc) = evaluate(&forward_eval, &self.val_x, &self.val_y, batch)?;
             let (_, test_acc) = evaluate(&forward_eval, &self.test_x, &self.test_y, batch)?;
             let (share, flip) = self.blob_share(&model, &cd_opts)?;
-            Ok(train::EvalOut {
+            Ok(EvalOut {
                 val_loss,
                 metrics: vec![
                     ("val_acc".into(), val_acc),
@@ -341,18 +286,20 @@ impl Experiment for ImageExperiment {
         let trained = train::train(
             &spec,
             &mut vs,
-            &mut opt,
-            train::Batching::Shuffled(tx.size()[0]),
+            opt.as_mut(),
             &mut rng,
-            pred_loss,
-            penalty_fn,
-            evaluate_all,
-            |log| {
-                metrics.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
-                if keep_last {
-                    last_weights = Some(copy_vars(&vars));
-                }
-                Ok(())
+            Hooks {
+                batching: Batching::Shuffled(tx.size()[0]),
+                pred_loss: Box::new(pred_loss),
+                penalty: Box::new(penalty_fn),
+                evaluate: Box::new(evaluate_all),
+                on_epoch: Box::new(|log: &train::EpochLog| {
+                    metrics.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
+                    if keep_last {
+                        last_weights = Some(copy_vars(&vars));
+                    }
+                    Ok(())
+                }),
             },
         )?;
         if let Some(w) = &last_weights {
@@ -364,11 +311,6 @@ impl Experiment for ImageExperiment {
         let (share, flip) = self.blob_share(&model, &cd_opts)?;
         let heat = if ctx.first_seed { Some(self.heat_maps(&model, &cd_opts)?) } else { None };
         save_weights(ctx, &vs)?;
-        self.curves.push((
-            method.name().into(),
-            lambda,
-            trained.epochs.iter().filter_map(|e| e.metric("test_acc")).collect(),
-        ));
         let row = RunRow {
             train_acc,
             val_loss,
@@ -380,10 +322,10 @@ impl Experiment for ImageExperiment {
             test_acc_last_epoch: trained.epochs.last().and_then(|e| e.metric("test_acc")),
             ..run_row(self.kind.name(), ctx, &trained)
         };
-        Ok(Outcome { row, heat })
+        Ok(CellRun { outcome: CellOutcome::new(row, &trained), heat })
     }
 
-    fn figures(&self, dir: &Path, outcomes: &[Outcome], best: &[SummaryRow]) -> Result<()> {
+    fn figures(&self, dir: &Path, cells: &[Finished], best: &[SummaryRow]) -> Result<()> {
         let name = self.kind.name();
         let opts = GridOptions {
             columns: 10,
@@ -396,8 +338,10 @@ impl Experiment for ImageExperiment {
         let mut rows = vec![self.heat_display.shallow_clone()];
         let mut captions: Vec<String> = (0..self.heat_display.size()[0]).map(|_| "input".to_string()).collect();
         for b in best {
-            let o = outcomes.iter().find(|o| o.row.method == b.method && o.row.lambda == b.lambda && o.heat.is_some());
-            if let Some(Outcome { heat: Some(h), .. }) = o {
+            let o = cells
+                .iter()
+                .find(|c| c.outcome.row.method == b.method && c.outcome.row.lambda == b.lambda && c.heat.is_some());
+            if let Some(Finished { heat: Some(h), .. }) = o {
                 rows.push(apply_colormap(&h.to_device(Device::Cpu), ColorMap::Viridis)?);
                 captions.extend((0..h.size()[0]).map(|_| format!("{} λ={}", b.method, b.lambda)));
             }
@@ -417,11 +361,10 @@ impl Experiment for ImageExperiment {
             .iter()
             .map(|b| EpochCurves {
                 label: if b.lambda > 0.0 { format!("{} λ={}", b.method, b.lambda) } else { b.method.clone() },
-                per_seed: self
-                    .curves
+                per_seed: cells
                     .iter()
-                    .filter(|(m, l, _)| *m == b.method && *l == b.lambda)
-                    .map(|(_, _, c)| c.clone())
+                    .filter(|c| c.outcome.row.method == b.method && c.outcome.row.lambda == b.lambda)
+                    .map(|c| c.outcome.epoch_test_acc.iter().map(|v| v.0).collect())
                     .collect(),
             })
             .collect();
@@ -430,7 +373,7 @@ impl Experiment for ImageExperiment {
         Ok(())
     }
 
-    fn paper_rows(&self, best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
+    fn paper_rows(&self, _cells: &[Finished], best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
         let paper: &[(&str, f64, f64)] = match self.kind {
             ExpKind::Colormnist => &[("vanilla", 0.2, 0.2), ("cdep", 31.0, 2.3), ("rrr", 0.0, 0.0), ("eg", 10.0, 0.0)],
             _ => &[("vanilla", 60.1, 5.1), ("cdep", 97.2, 0.8), ("rrr", 99.0, 1.0), ("eg", 97.8, 0.2)],

@@ -4,14 +4,17 @@
 //! CD split are computed once and cached ([`super::isic_features`]); each (method, λ,
 //! seed) trains only the classifier head on them, with the ISIC penalty for CDEP.
 
-use super::common::{loop_spec, reset_peak_rss, run_row, save_weights};
+use super::cell::{CellOutcome, Finished};
+use super::common::{reset_peak_rss, run_row, save_weights};
+use super::config::{Config, Method};
 use super::isic_features::{self as features, ExtractOptions};
 use super::isic_report as report;
-use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
+use super::report::{RunRow, SummaryRow};
+use super::{CellRun, EpochRow, Experiment, RunCtx, Setup};
 use crate::cd::{Decomp, Sequential};
-use crate::config::{Config, Method};
-use crate::report::{RunRow, SummaryRow};
-use crate::{metrics, penalty, train, vgg, CdepError, Result};
+use crate::nets::vgg;
+use crate::train::{Batching, EvalOut, Hooks};
+use crate::{metrics, penalty, train, CdepError, Result};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -60,7 +63,6 @@ pub struct Isic {
     summary: serde_json::Value,
     from_cache: bool,
     examples: Option<report::Examples>,
-    rows: Vec<RunRow>,
 }
 
 /// `configured` under the data root unless absolute.
@@ -111,7 +113,8 @@ impl Isic {
             counts.malignant,
             index.root.display()
         );
-        if counts.benign_with_patch == 0 && cfg.run.methods.iter().any(|m| matches!(m, Method::Cdep | Method::Excluded))
+        if counts.benign_with_patch == 0
+            && cfg.sweep.methods.iter().any(|m| matches!(m, Method::Cdep | Method::Excluded))
         {
             return Err(xai_core::Error::data(
                 index.root.join(data::SEGMENTATION_DIR),
@@ -163,7 +166,7 @@ impl Isic {
         features::check_finite(&f)?;
 
         drop(weights);
-        let split = data::split(index.len(), cfg.data.val_fraction, cfg.data.seed);
+        let split = data::split(index.len(), cfg.data.valid_fraction, cfg.data.seed);
         let labels = index.labels();
         let has_patch = index.has_patch();
         let (slot, keep) = patch_slots(&f.patch_rows, index.len() as i64, &split.train);
@@ -210,7 +213,6 @@ impl Isic {
             summary,
             from_cache,
             examples,
-            rows: vec![],
             cfg: cfg.clone(),
         })
     }
@@ -268,17 +270,17 @@ fn evaluate(head: &Sequential, x: &Tensor, y: &Tensor, w: &Tensor, batch: i64) -
 }
 
 impl Experiment for Isic {
-    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<Outcome> {
+    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<CellRun> {
         let cfg = &self.cfg;
         let (method, lambda, seed) = (ctx.method, ctx.lambda, ctx.seed);
         if matches!(method, Method::Rrr | Method::Eg) {
-            return Err(CdepError::invalid("run.methods", format!("{} is not built for ISIC", method.name())));
+            return Err(CdepError::invalid("sweep.methods", format!("{} is not built for ISIC", method.name())));
         }
         reset_peak_rss();
         let mut rng = xai_core::device::seed_everything(seed);
         let mut vs = VarStore::new(self.device);
         let head = self.head(&vs)?;
-        let mut opt = train::optimizer(&vs, &cfg.train)?;
+        let mut opt = cfg.train.optimizer(&vs)?;
         // Excluded trains on the training images without a patch.
         let keep = if method == Method::Excluded {
             self.train_patch.logical_not().nonzero().squeeze_dim(1)
@@ -289,13 +291,13 @@ impl Experiment for Isic {
         let slot = self.slot.index_select(0, &keep);
         let w = &self.class_weights;
         let eval_batch = cfg.train.eval_batch_size;
-        let spec = loop_spec(format!("isic {} λ={lambda} s{seed}", method.name()), &cfg.train, lambda, false);
+        let spec = cfg.train.loop_spec(format!("isic {} λ={lambda} s{seed}", method.name()), lambda, false);
         let cd = cfg.cd.options();
         // Reference quirk: its CD call switches the head to eval mode until the next epoch.
         let leak = cfg.reference_quirks.isic_eval_mode_leak && method == Method::Cdep;
         let leaked = Cell::new(false);
         let (n_rows, batch, dev) = (fx.size()[0], cfg.train.batch_size, self.device);
-        let batching = train::Batching::Custom(Box::new(|rng| {
+        let batching = Batching::Custom(Box::new(|rng: &mut rand_chacha::ChaCha8Rng| {
             leaked.set(false);
             batch_indices(n_rows, batch, true, rng, dev)
         }));
@@ -319,16 +321,27 @@ impl Experiment for Isic {
             leaked.set(true);
             Ok(())
         };
-        let evaluate_val = || -> Result<train::EvalOut> {
+        let evaluate_val = || -> Result<EvalOut> {
             let (loss, acc, _) = evaluate(&head, &self.val.feat, &self.val.y, w, eval_batch)?;
-            Ok(train::EvalOut { val_loss: loss, metrics: vec![("val_acc".into(), acc)] })
+            Ok(EvalOut { val_loss: loss, metrics: vec![("val_acc".into(), acc)] })
         };
         let metrics_log = &mut *ctx.metrics;
-        let trained =
-            train::train(&spec, &mut vs, &mut opt, batching, &mut rng, pred_loss, penalty_fn, evaluate_val, |log| {
-                metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
-                Ok(())
-            })?;
+        let trained = train::train(
+            &spec,
+            &mut vs,
+            opt.as_mut(),
+            &mut rng,
+            Hooks {
+                batching,
+                pred_loss: Box::new(pred_loss),
+                penalty: Box::new(penalty_fn),
+                evaluate: Box::new(evaluate_val),
+                on_epoch: Box::new(|log: &train::EpochLog| {
+                    metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
+                    Ok(())
+                }),
+            },
+        )?;
         let (_, train_acc, _) = evaluate(&head, &fx, &fy, w, eval_batch)?;
         let (val_loss, val_acc, _) = evaluate(&head, &self.val.feat, &self.val.y, w, eval_batch)?;
         let (_, test_acc, p) = evaluate(&head, &self.test.feat, &self.test.y, w, eval_batch)?;
@@ -347,27 +360,27 @@ impl Experiment for Isic {
             f1_nopatch: Some(metrics::f1_max(&pc, &yc)),
             ..run_row("isic", ctx, &trained)
         };
-        self.rows.push(row.clone());
-        Ok(Outcome { row, heat: None })
+        Ok(CellRun { outcome: CellOutcome::new(row, &trained), heat: None })
     }
 
-    fn figures(&self, dir: &Path, _outcomes: &[Outcome], _best: &[SummaryRow]) -> Result<()> {
+    fn figures(&self, dir: &Path, _cells: &[Finished], _best: &[SummaryRow]) -> Result<()> {
         match &self.examples {
             Some(ex) => ex.save(&dir.join("isic_examples.png")),
             None => Ok(()),
         }
     }
 
-    fn paper_rows(&self, best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
-        report::paper_rows(&self.rows, best)
+    fn paper_rows(&self, cells: &[Finished], best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
+        let rows: Vec<RunRow> = cells.iter().map(|c| c.outcome.row.clone()).collect();
+        report::paper_rows(&rows, best)
     }
 
     fn table_file(&self) -> &'static str {
         "table_isic.csv"
     }
 
-    fn write_tables(&self, run_dir: &Path, best: &[SummaryRow]) -> Result<()> {
-        report::write_table(&run_dir.join("table_isic.csv"), &self.rows, best)
+    fn write_tables(&self, run_dir: &Path, rows: &[RunRow], best: &[SummaryRow]) -> Result<()> {
+        report::write_table(&run_dir.join("table_isic.csv"), rows, best)
     }
 
     fn data_summary(&self) -> Option<serde_json::Value> {

@@ -71,7 +71,7 @@ pub fn extract(index: &Index, extractor: &Sequential, o: &ExtractOptions) -> Res
             next_report += 0.1;
         }
     }
-    let empty = || Tensor::zeros([0, crate::vgg::FEATURE_DIM], (Kind::Float, Device::Cpu));
+    let empty = || Tensor::zeros([0, crate::nets::vgg::FEATURE_DIM], (Kind::Float, Device::Cpu));
     let cat = |v: &[Tensor]| if v.is_empty() { empty() } else { Tensor::cat(v, 0) };
     Ok(FeatureSet {
         feat: cat(&feats),
@@ -132,9 +132,9 @@ fn read_cache(path: &Path, index: &Index) -> Option<FeatureSet> {
     let get = |k: &str| named.iter().find(|(n, _)| n == k).map(|(_, t)| t.shallow_clone());
     let (feat, rows, rel, irrel) = (get("feat")?, get("patch_rows")?, get("rel")?, get("irrel")?);
     let (n, p) = (index.len() as i64, patch_rows(index));
-    let fits = feat.size() == [n, crate::vgg::FEATURE_DIM]
+    let fits = feat.size() == [n, crate::nets::vgg::FEATURE_DIM]
         && Vec::<i64>::try_from(&rows).ok().as_ref() == Some(&p)
-        && rel.size() == [p.len() as i64, crate::vgg::FEATURE_DIM]
+        && rel.size() == [p.len() as i64, crate::nets::vgg::FEATURE_DIM]
         && irrel.size() == rel.size();
     if !fits {
         log::warn!("isic: feature cache {} does not fit the image list; recomputing", path.display());

@@ -2,7 +2,7 @@
 //! (AUC and F1 on the no-patch and the whole test split per method, beside the paper's),
 //! the ours-vs-paper rows, and `isic_examples.png`.
 
-use crate::report::{mean_std, RunRow, SummaryRow};
+use super::report::{mean_std, RunRow, SummaryRow};
 use crate::Result;
 use serde::Serialize;
 use std::path::Path;

@@ -5,12 +5,14 @@
 //! `(β, γ)` of those features is precomputed, as the ISIC pipeline does with VGG16; only
 //! the head is trained, with the ISIC penalty on the patch images.
 
-use super::common::{loop_spec, reset_peak_rss, run_row, save_weights, stream_rng, subset};
-use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
+use super::cell::{CellOutcome, Finished};
+use super::common::{reset_peak_rss, run_row, save_weights, stream_rng, subset};
+use super::config::{Config, Method};
+use super::report::{RunRow, SummaryRow};
+use super::{CellRun, EpochRow, Experiment, RunCtx, Setup};
 use crate::cd::{Decomp, Sequential};
-use crate::config::{Config, Method};
-use crate::report::{RunRow, SummaryRow};
-use crate::{metrics, models, penalty, train, CdepError, Result};
+use crate::train::{Batching, EvalOut, Hooks};
+use crate::{metrics, nets, penalty, train, CdepError, Result};
 use rand::Rng;
 use std::path::Path;
 use tch::nn::VarStore;
@@ -73,7 +75,7 @@ impl IsicSynth {
         let (x, digits) = mnist::load_split(&setup.data_root, false)?;
         let n = x.size()[0];
         let perm = subset(n, None, cfg.data.seed);
-        let n_val = (n as f64 * cfg.data.val_fraction).round() as i64;
+        let n_val = (n as f64 * cfg.data.valid_fraction).round() as i64;
         let n_test = n_val;
         let n_train = n - n_val - n_test;
         let pick = |lo: i64, len: i64| perm.narrow(0, lo, len);
@@ -95,7 +97,7 @@ impl IsicSynth {
         // The frozen extractor: random init from the data seed, never trained.
         tch::manual_seed(cfg.data.seed as i64);
         let vs = VarStore::new(setup.device);
-        let extractor = models::synth_extractor(&vs.root())?;
+        let extractor = nets::synth_extractor(&vs.root())?;
         let dev = setup.device;
         let feats = |x: &Tensor| -> Result<Tensor> { tch::no_grad(|| extractor.forward(&x.to_device(dev), false)) };
         let cd = cfg.cd.options();
@@ -123,7 +125,7 @@ impl IsicSynth {
     }
 
     fn head(&self, vs: &VarStore) -> Sequential {
-        models::mlp(&vs.root(), &[512, self.cfg.model.hidden.unwrap_or(64), 2], 0.5)
+        nets::mlp(&vs.root(), &[512, self.cfg.model.hidden.unwrap_or(64), 2], 0.5)
     }
 
     /// Class weights `[1/(1−r), 1/r]` normalised to sum 1, r = malignant share of train.
@@ -142,17 +144,17 @@ fn probs(head: &Sequential, x: &Tensor) -> Result<Vec<f64>> {
 }
 
 impl Experiment for IsicSynth {
-    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<Outcome> {
+    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<CellRun> {
         let cfg = &self.cfg;
         reset_peak_rss();
         let mut rng = xai_core::device::seed_everything(ctx.seed);
         let mut vs = VarStore::new(self.device);
         let head = self.head(&vs);
-        let mut opt = train::optimizer(&vs, &cfg.train)?;
+        let mut opt = cfg.train.optimizer(&vs)?;
         let (method, lambda, seed) = (ctx.method, ctx.lambda, ctx.seed);
         if matches!(method, Method::Rrr | Method::Eg) {
             return Err(CdepError::invalid(
-                "run.methods",
+                "sweep.methods",
                 format!("{} needs pixels; isic_synth trains on features", method.name()),
             ));
         }
@@ -175,7 +177,7 @@ impl Experiment for IsicSynth {
             &Tensor::arange(self.patch_rows.size()[0], (Kind::Int64, self.device)),
         );
         let slot = slot.index_select(0, &rows);
-        let spec = loop_spec(format!("{} λ={lambda} s{seed}", method.name()), &cfg.train, lambda, false);
+        let spec = cfg.train.loop_spec(format!("{} λ={lambda} s{seed}", method.name()), lambda, false);
         let cd = cfg.cd.options();
         // Reference quirk: its CD call left the model in eval mode, so CDEP trained without
         // dropout after the first batch while vanilla kept it.
@@ -195,7 +197,7 @@ impl Experiment for IsicSynth {
             let d = Decomp::new(self.patch_rel.index_select(0, &k), self.patch_irrel.index_select(0, &k));
             sink(penalty::isic(&head.cd_decomp(d, &cd)?))
         };
-        let evaluate_all = || -> Result<train::EvalOut> {
+        let evaluate_all = || -> Result<EvalOut> {
             let (vl, va) = tch::no_grad(|| -> Result<(f64, f64)> {
                 let logits = head.forward(&self.val.feat, false)?;
                 let acc = logits.argmax(-1, false).eq_tensor(&self.val.y).to_kind(Kind::Float).mean(Kind::Float);
@@ -203,7 +205,7 @@ impl Experiment for IsicSynth {
             })?;
             let p = probs(&head, &self.test.feat)?;
             let y = Vec::<i64>::try_from(self.test.y.to_device(Device::Cpu))?;
-            Ok(train::EvalOut {
+            Ok(EvalOut {
                 val_loss: vl,
                 metrics: vec![("val_acc".into(), va), ("test_auc".into(), metrics::auc(&p, &y))],
             })
@@ -212,15 +214,17 @@ impl Experiment for IsicSynth {
         let trained = train::train(
             &spec,
             &mut vs,
-            &mut opt,
-            train::Batching::Shuffled(fx.size()[0]),
+            opt.as_mut(),
             &mut rng,
-            pred_loss,
-            penalty_fn,
-            evaluate_all,
-            |log| {
-                metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
-                Ok(())
+            Hooks {
+                batching: Batching::Shuffled(fx.size()[0]),
+                pred_loss: Box::new(pred_loss),
+                penalty: Box::new(penalty_fn),
+                evaluate: Box::new(evaluate_all),
+                on_epoch: Box::new(|log: &train::EpochLog| {
+                    metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
+                    Ok(())
+                }),
             },
         )?;
         let y = Vec::<i64>::try_from(self.test.y.to_device(Device::Cpu))?;
@@ -245,10 +249,10 @@ impl Experiment for IsicSynth {
             flip_rate: Some(flips),
             ..run_row("isic_synth", ctx, &trained)
         };
-        Ok(Outcome { row, heat: None })
+        Ok(CellRun { outcome: CellOutcome::new(row, &trained), heat: None })
     }
 
-    fn figures(&self, dir: &Path, _outcomes: &[Outcome], _best: &[SummaryRow]) -> Result<()> {
+    fn figures(&self, dir: &Path, _cells: &[Finished], _best: &[SummaryRow]) -> Result<()> {
         let opts = GridOptions {
             columns: 8,
             scale: 3,
@@ -259,7 +263,7 @@ impl Experiment for IsicSynth {
         Ok(())
     }
 
-    fn paper_rows(&self, best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
+    fn paper_rows(&self, _cells: &[Finished], best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
         let find = |m: &str| best.iter().find(|b| b.method == m);
         let mut rows = vec![];
         for (m, paper_auc) in [("vanilla", 0.87), ("excluded", 0.88), ("cdep", 0.89)] {

@@ -1,33 +1,40 @@
-//! Paper experiments: each prepares its data once, trains one model per
-//! (method, λ, seed), and the driver here writes the sweep's CSVs, tables, figures, the
-//! ours-vs-paper table and a one-line verdict into the run folder.
+//! The paper's experiments, run by `xai_core::runner`: [`run`] prepares the data of the
+//! config's experiment once, trains one model per sweep cell (method, λ, seed), keeps
+//! each finished cell in the run folder's `cells/` (so `--resume` continues a killed
+//! sweep), and writes the sweep's CSVs, tables and figures. The runner writes the
+//! ours-vs-paper table, `results.json` and the verdict.
 
+pub mod cell;
 pub mod common;
 pub mod compas;
+pub mod config;
 pub mod image;
 pub mod isic;
 pub mod isic_features;
 pub mod isic_report;
 pub mod isic_synth;
+pub mod report;
 pub mod sst;
 
-use crate::config::{Config, Experiment as ExpKind, Method};
-use crate::report::{self, RunRow, SummaryRow};
+use self::cell::{CellOutcome, Finished};
+use self::config::{Config, Experiment as ExpKind, Method};
+use self::report::{RunRow, SummaryRow};
 use crate::{CdepError, Result};
+use anyhow::Context;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use tch::{Device, Tensor};
-use xai_core::run::{CsvLog, RunDir};
+use tch::Device;
+use xai_core::run::CsvLog;
+use xai_core::runner::{Cells, Embedded, Outcome, Session};
 
-/// A finished run and what its figures need.
-pub struct Outcome {
-    pub row: RunRow,
-    /// Per-position CD share maps `[n, H, W]` of a few test inputs (first seed only).
-    pub heat: Option<Tensor>,
-}
+/// The config `cdep` runs without `--config`.
+pub const EMBEDDED: Embedded = Embedded {
+    path: "configs/cdep/colormnist_smoke.toml",
+    text: include_str!("../../../../configs/cdep/colormnist_smoke.toml"),
+};
 
-/// Context every run gets.
+/// Context every cell gets.
 pub struct RunCtx<'a> {
     pub method: Method,
     pub lambda: f64,
@@ -37,24 +44,30 @@ pub struct RunCtx<'a> {
     pub metrics: &'a mut CsvLog,
     pub git_rev: &'a str,
     pub config_hash: &'a str,
-    /// The run folder's `checkpoints/`, where each run's final weights go.
-    pub checkpoints: &'a Path,
-    /// Which runs save their weights there.
-    pub save: crate::config::SaveWeights,
+    /// Where this cell's final weights go, when `run.save_weights` keeps them.
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// What a trained cell returns: the stored outcome and, for image experiments' first
+/// seed, the heat maps.
+pub struct CellRun {
+    pub outcome: CellOutcome,
+    pub heat: Option<tch::Tensor>,
 }
 
 /// One paper experiment.
 pub trait Experiment {
     /// Trains and evaluates one (method, λ, seed).
-    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<Outcome>;
+    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<CellRun>;
     /// Example and heat-map figures after the sweep.
-    fn figures(&self, dir: &Path, outcomes: &[Outcome], best: &[SummaryRow]) -> Result<()>;
+    fn figures(&self, dir: &Path, cells: &[Finished], best: &[SummaryRow]) -> Result<()>;
     /// Headline numbers beside the paper's.
-    fn paper_rows(&self, best: &[SummaryRow], summary: &[SummaryRow]) -> Vec<xai_core::report::Row>;
+    fn paper_rows(&self, cells: &[Finished], best: &[SummaryRow], summary: &[SummaryRow])
+        -> Vec<xai_core::report::Row>;
     /// `table_mnist.csv`, `table_sst.csv` or `table_isic.csv`.
     fn table_file(&self) -> &'static str;
     /// Tables of its own, written after the generic `table_file` (which they may replace).
-    fn write_tables(&self, _run_dir: &Path, _best: &[SummaryRow]) -> Result<()> {
+    fn write_tables(&self, _run_dir: &Path, _rows: &[RunRow], _best: &[SummaryRow]) -> Result<()> {
         Ok(())
     }
     /// Facts about the prepared data (counts, splits, caches) for `results.json`.
@@ -63,7 +76,7 @@ pub trait Experiment {
     }
 }
 
-/// One row of `metrics.csv` (per epoch of every run).
+/// One row of `metrics.csv` (per epoch of every cell).
 #[derive(Debug, Serialize)]
 pub struct EpochRow {
     pub method: String,
@@ -81,8 +94,7 @@ pub struct EpochRow {
 }
 
 impl EpochRow {
-    /// The row of one epoch of one (method, λ, seed) run; metrics an experiment does not
-    /// compute stay empty.
+    /// The row of one epoch of one cell; metrics an experiment does not compute stay empty.
     pub fn from_log(method: &str, lambda: f64, seed: u64, log: &crate::train::EpochLog) -> Self {
         Self {
             method: method.into(),
@@ -101,19 +113,10 @@ impl EpochRow {
     }
 }
 
-/// Short hash of the resolved config.
-pub fn config_hash(resolved: &str) -> String {
-    let d = Sha256::digest(resolved.as_bytes());
-    d.iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Where the run happens and with what.
+/// Where the data is and what it runs on.
 pub struct Setup {
     pub device: Device,
     pub data_root: PathBuf,
-    pub runs_root: PathBuf,
-    /// Label of the config (file stem) used as the run folder's experiment name.
-    pub label: String,
 }
 
 /// Builds the experiment a config asks for.
@@ -129,6 +132,27 @@ pub fn build(cfg: &Config, setup: &Setup) -> Result<Box<dyn Experiment>> {
     })
 }
 
+/// A [`CdepError`] for `anyhow`, with the shared core's or libtorch's error itself in the
+/// chain, so the runner can tell what kind of failure it was.
+pub fn into_anyhow(e: CdepError) -> anyhow::Error {
+    match e {
+        CdepError::Core(core) => core.into(),
+        CdepError::Torch(t) => t.into(),
+        other => other.into(),
+    }
+}
+
+/// Runs `body` as a named stage of the run folder (its time goes to `run.json`) and
+/// hands back its own result, typed.
+fn stage<T>(session: &mut Session<'_, Config>, name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut out = None;
+    session.run.stage(name, |_| {
+        out = Some(body());
+        Ok(())
+    })?;
+    out.unwrap_or_else(|| Err(CdepError::invalid("stage", format!("`{name}` did not run"))))
+}
+
 #[derive(Serialize)]
 struct Failure {
     method: String,
@@ -137,135 +161,158 @@ struct Failure {
     error: String,
 }
 
-/// Runs the whole sweep of `cfg` in a new run folder; returns the folder and whether
-/// every judged check passed.
-pub fn run_sweep(cfg: &Config, resolved_toml: &str, setup: &Setup) -> anyhow::Result<(PathBuf, bool)> {
-    cfg.validate()?;
-    let seed0 = cfg.run.seeds[0];
-    let mut run = RunDir::create(&setup.runs_root, "cdep", &setup.label, resolved_toml, seed0, setup.device)?;
-    let hash = config_hash(resolved_toml);
-    let git_rev = git_rev();
-    let mut exp = run.stage("data", |_| build(cfg, setup).map_err(|e| xai_core::Error::Other(e.to_string())))?;
-    let mut metrics = run.csv_log("metrics.csv")?;
-    let mut outcomes = vec![];
+/// The body `xai_core::runner` runs: the whole sweep of the session's config.
+pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
+    let cfg = session.config;
+    let setup = Setup { device: session.device, data_root: session.data_root.to_path_buf() };
+    let mut exp = stage(session, "data", || build(cfg, &setup)).map_err(into_anyhow)?;
+    let cells = session.cells()?;
+    let metrics_path = session.run.path().join("metrics.csv");
+    let keys: Vec<(Method, f64, u64)> = sweep_cells(cfg)?;
+    let hash = session.config_hash.to_string();
+    let mut metrics = if session.resumed {
+        let finished = kept_cells(&cells, &keys, &hash).map_err(into_anyhow)?;
+        log::info!("resuming: {} of {} cells finished earlier", finished.len(), keys.len());
+        cell::prune_metrics(&metrics_path, &finished).map_err(into_anyhow)?;
+        CsvLog::append(&metrics_path)?
+    } else {
+        CsvLog::create(&metrics_path)?
+    };
+    let git_rev = xai_core::run::git_revision();
+    let checkpoints = session.run.checkpoints_dir();
+    let seed0 = cfg.run.seed();
+    let mut finished = vec![];
     let mut failures = vec![];
-    let checkpoints = run.checkpoints_dir();
-    run.stage("train", |_| {
-        for &method in &cfg.run.methods {
-            let lambdas = cfg.lambdas.for_method(method).map_err(|e| xai_core::Error::Other(e.to_string()))?;
-            for &lambda in &lambdas {
-                for &seed in &cfg.run.seeds {
-                    let mut ctx = RunCtx {
-                        method,
-                        lambda,
-                        seed,
-                        first_seed: seed == seed0,
-                        metrics: &mut metrics,
-                        git_rev: &git_rev,
-                        config_hash: &hash,
-                        checkpoints: &checkpoints,
-                        save: cfg.run.save_weights,
-                    };
-                    match exp.run_one(&mut ctx) {
-                        Ok(o) => {
-                            log::info!(
-                                "{} λ={lambda} seed={seed}: test acc {:.2}%{}",
-                                method.name(),
-                                o.row.test_acc,
-                                o.row.test_share.map(|s| format!(", blob share {s:.4}")).unwrap_or_default()
-                            );
-                            outcomes.push(o);
-                        }
-                        Err(e) => {
-                            log::error!("{} λ={lambda} seed={seed} failed: {e}", method.name());
-                            failures.push(Failure { method: method.name().into(), lambda, seed, error: e.to_string() });
-                        }
-                    }
+    let mut first_error = None;
+    stage(session, "train", || {
+        for &(method, lambda, seed) in &keys {
+            let key = cell::key(method.name(), lambda, seed);
+            let mut ctx = RunCtx {
+                method,
+                lambda,
+                seed,
+                first_seed: seed == seed0,
+                metrics: &mut metrics,
+                git_rev: &git_rev,
+                config_hash: &hash,
+                checkpoint: cfg
+                    .run
+                    .keeps_weights_of(seed)
+                    .then(|| checkpoints.join(format!("{}_lambda{}_seed{}.safetensors", method.name(), lambda, seed))),
+            };
+            let done = cells.get_or_run(&key, || -> Result<CellOutcome> {
+                let r = exp.run_one(&mut ctx)?;
+                if let Some(h) = &r.heat {
+                    cell::save_heat(&cells, &key, h)?;
+                }
+                Ok(r.outcome)
+            });
+            match done.and_then(|(outcome, _)| Ok(Finished { heat: cell::load_heat(&cells, &key)?, outcome })) {
+                Ok(f) => {
+                    log::info!(
+                        "{key}: test acc {:.2}%{}",
+                        f.outcome.row.test_acc,
+                        f.outcome.row.test_share.map(|s| format!(", blob share {s:.4}")).unwrap_or_default()
+                    );
+                    finished.push(f);
+                }
+                Err(e) => {
+                    log::error!("{key} failed: {e}");
+                    failures.push(Failure { method: method.name().into(), lambda, seed, error: e.to_string() });
+                    first_error.get_or_insert(e);
                 }
             }
         }
         Ok(())
-    })?;
+    })
+    .map_err(into_anyhow)?;
     if !failures.is_empty() {
-        run.write_csv("failures.csv", &failures)?;
+        session.run.write_csv("failures.csv", &failures)?;
     }
-    if outcomes.is_empty() {
-        let first = failures.first().map(|f| f.error.clone()).unwrap_or_default();
-        let err =
-            anyhow::anyhow!("the sweep produced no finished run ({} failed; first error: {first})", failures.len());
-        run.fail(&err)?;
-        return Err(err);
+    if finished.is_empty() {
+        let n = failures.len();
+        let e = first_error.map(into_anyhow).unwrap_or_else(|| anyhow::anyhow!("the sweep has no cells"));
+        return Err(e.context(format!("the sweep produced no finished run ({n} failed; see failures.csv)")));
     }
-    let rows: Vec<RunRow> = outcomes.iter().map(|o| o.row.clone()).collect();
-    let passed = run.stage("report", |run| {
-        let to_core = |e: CdepError| xai_core::Error::Other(e.to_string());
-        run.write_csv("runs.csv", &rows)?;
-        let summary = report::summarize(&rows);
-        run.write_csv("summary.csv", &summary)?;
-        let best = report::best_per_method(&summary);
-        run.write_csv("best.csv", &best)?;
-        run.write_csv("timing.csv", &report::timing(&rows))?;
-        report::write_paper_table(run.path(), exp.table_file(), cfg.run.experiment.name(), &best, &cfg.run.methods)
-            .map_err(to_core)?;
-        exp.write_tables(run.path(), &best).map_err(to_core)?;
-        let title = format!("{}: test accuracy vs λ", setup.label);
-        report::results_chart(
-            &summary,
-            &title,
-            &run.figures_dir().join(format!("{}_results.png", cfg.run.experiment.name())),
-        )
-        .map_err(to_core)?;
-        exp.figures(&run.figures_dir(), &outcomes, &best).map_err(to_core)?;
-        let mut rows = exp.paper_rows(&best, &summary);
-        if !failures.is_empty() {
-            for r in rows.iter_mut() {
-                r.note = format!("{} ({} runs failed, see failures.csv)", r.note, failures.len());
+    let run_dir = session.run.path().to_path_buf();
+    let label = session.label.to_string();
+    let outcome =
+        stage(session, "report", || report_sweep(cfg, exp.as_ref(), &run_dir, &label, &finished, failures.len()))
+            .map_err(into_anyhow)
+            .context("writing the sweep's tables and figures")?;
+    Ok(outcome)
+}
+
+/// The keys of the cells an earlier attempt finished under the same config (hash);
+/// cells stored under another config are deleted, so they run again.
+fn kept_cells(cells: &Cells, keys: &[(Method, f64, u64)], hash: &str) -> Result<HashSet<String>> {
+    let mut kept = HashSet::new();
+    for (m, l, s) in keys {
+        let key = cell::key(m.name(), *l, *s);
+        let Some(done) = cells.load::<CellOutcome>(&key)? else { continue };
+        if done.row.config_hash == hash {
+            kept.insert(key);
+        } else {
+            log::warn!(
+                "cell `{key}` was run with config {}, this run's is {hash}: running it again",
+                done.row.config_hash
+            );
+            for path in [cells.dir().join(format!("{}.json", Cells::file_stem(&key))), cell::heat_path(cells, &key)] {
+                if path.is_file() {
+                    std::fs::remove_file(&path).map_err(|e| xai_core::Error::io(&path, e))?;
+                }
             }
         }
-        let md = xai_core::report::write(run.path(), &format!("CDEP {} — ours vs paper", setup.label), &rows)?;
-        println!("{md}");
-        let ok = xai_core::report::all_passed(&rows) && failures.is_empty();
-        let judged: Vec<String> = rows
-            .iter()
-            .filter(|r| r.passed().is_some())
-            .map(|r| {
-                format!("{} {} ({})", r.metric, short(r.ours), if r.passed() == Some(true) { "ok" } else { "FAIL" })
-            })
-            .collect();
-        let line = format!(
-            "verdict {}: {} — {}",
-            setup.label,
-            if ok { "PASS" } else { "FAIL" },
-            if judged.is_empty() { "no judged checks".to_string() } else { judged.join("; ") }
-        );
-        println!("{line}");
-        xai_core::fsutil::atomic_write(&run.path().join("verdict.txt"), format!("{line}\n").as_bytes())?;
-        let mut results = serde_json::json!({ "best": best, "passed": ok, "verdict": line });
-        if let Some(data) = exp.data_summary() {
-            results["data"] = data;
-        }
-        run.write_results(&results)?;
-        Ok(ok)
-    })?;
-    let dir = run.finish()?;
-    Ok((dir, passed))
-}
-
-/// A number for the verdict line: 3 decimals, or 2 significant digits when tiny.
-fn short(v: f64) -> String {
-    if v != 0.0 && v.abs() < 0.01 {
-        format!("{v:.2e}")
-    } else {
-        format!("{v:.3}")
     }
+    Ok(kept)
 }
 
-fn git_rev() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+/// The sweep's cells in order: methods, then λ, then seeds.
+pub fn sweep_cells(cfg: &Config) -> Result<Vec<(Method, f64, u64)>> {
+    let mut out = vec![];
+    for &method in &cfg.sweep.methods {
+        for lambda in cfg.lambdas.for_method(method)? {
+            out.extend(cfg.run.seeds.iter().map(|&seed| (method, lambda, seed)));
+        }
+    }
+    Ok(out)
+}
+
+/// `runs.csv`, `summary.csv`, `best.csv`, `timing.csv`, the paper-style tables and the
+/// figures; returns what the runner reports.
+fn report_sweep(
+    cfg: &Config,
+    exp: &dyn Experiment,
+    dir: &Path,
+    label: &str,
+    cells: &[Finished],
+    n_failed: usize,
+) -> Result<Outcome> {
+    let rows: Vec<RunRow> = cells.iter().map(|c| c.outcome.row.clone()).collect();
+    xai_core::run::write_csv_rows(&dir.join("runs.csv"), &rows)?;
+    let summary = report::summarize(&rows);
+    xai_core::run::write_csv_rows(&dir.join("summary.csv"), &summary)?;
+    let best = report::best_per_method(&summary);
+    xai_core::run::write_csv_rows(&dir.join("best.csv"), &best)?;
+    xai_core::run::write_csv_rows(&dir.join("timing.csv"), &report::timing(&rows))?;
+    let name = cfg.run.experiment.name();
+    report::write_paper_table(dir, exp.table_file(), name, &best, &cfg.sweep.methods)?;
+    exp.write_tables(dir, &rows, &best)?;
+    let figures = dir.join("figures");
+    let title = format!("{label}: test accuracy vs λ");
+    report::results_chart(&summary, &title, &figures.join(format!("{name}_results.png")))?;
+    exp.figures(&figures, cells, &best)?;
+    let mut paper_rows = exp.paper_rows(cells, &best, &summary);
+    if n_failed > 0 {
+        for r in paper_rows.iter_mut() {
+            r.note = format!("{} ({n_failed} runs failed, see failures.csv)", r.note);
+        }
+    }
+    let mut results = serde_json::json!({ "best": best });
+    if let Some(data) = exp.data_summary() {
+        results["data"] = data;
+    }
+    let mut outcome = Outcome::new(format!("CDEP {label} — ours vs paper"), paper_rows, results);
+    outcome.failed_cells = n_failed;
+    Ok(outcome)
 }

@@ -1,12 +1,14 @@
 //! SST with injected shortcuts (spec §4.3): an LSTM classifier trained with and without
 //! the CDEP text penalty on the flagged words (decoys, articles, pronouns).
 
-use super::common::{loop_spec, reset_peak_rss, run_row, save_weights, subset};
-use super::{EpochRow, Experiment, Outcome, RunCtx, Setup};
+use super::cell::{CellOutcome, Finished};
+use super::common::{reset_peak_rss, run_row, save_weights, subset};
+use super::config::{Config, Experiment as ExpKind, Method};
+use super::report::{RunRow, SummaryRow};
+use super::{CellRun, EpochRow, Experiment, RunCtx, Setup};
 use crate::cd::{LstmCdOptions, LstmClassifier};
-use crate::config::{Config, Experiment as ExpKind, Method};
-use crate::report::{RunRow, SummaryRow};
-use crate::{models, penalty, train, CdepError, Result};
+use crate::train::{Batching, EvalOut, Hooks};
+use crate::{nets, penalty, train, CdepError, Result};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -125,8 +127,6 @@ pub struct SstExperiment {
     test: Encoded,
     glove: Option<Tensor>,
     embeddings: String,
-    /// CDEP runs' penalty in their first and last epoch (for `checks.penalty_falls`).
-    penalty_trace: Vec<(f64, f64)>,
 }
 
 impl SstExperiment {
@@ -200,7 +200,6 @@ impl SstExperiment {
             test,
             glove,
             embeddings,
-            penalty_trace: vec![],
         })
     }
 
@@ -228,30 +227,30 @@ impl SstExperiment {
 }
 
 impl Experiment for SstExperiment {
-    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<Outcome> {
+    fn run_one(&mut self, ctx: &mut RunCtx<'_>) -> Result<CellRun> {
         let cfg = &self.cfg;
         reset_peak_rss();
         let mut rng = xai_core::device::seed_everything(ctx.seed);
         let mut vs = VarStore::new(self.device);
         let hidden = cfg.model.hidden.unwrap_or(128);
         let dim = cfg.model.embed_dim.unwrap_or(300);
-        let model = models::lstm_classifier(&vs.root(), self.vocab_size, dim, hidden, 2, self.glove.as_ref())?;
-        let mut opt = train::optimizer(&vs, &cfg.train)?;
+        let model = nets::lstm_classifier(&vs.root(), self.vocab_size, dim, hidden, 2, self.glove.as_ref())?;
+        let mut opt = cfg.train.optimizer(&vs)?;
         let (method, lambda, seed) = (ctx.method, ctx.lambda, ctx.seed);
         if matches!(method, Method::Rrr | Method::Eg | Method::Excluded) {
             return Err(CdepError::invalid(
-                "run.methods",
+                "sweep.methods",
                 format!("{} is not defined for SST (vanilla and cdep are)", method.name()),
             ));
         }
-        let spec = loop_spec(format!("{} λ={lambda} s{seed}", method.name()), &cfg.train, lambda, false);
+        let spec = cfg.train.loop_spec(format!("{} λ={lambda} s{seed}", method.name()), lambda, false);
         let inclusive = cfg.cd.lstm_inclusive_stop;
         let cd_opts = LstmCdOptions { detach_embeddings: cfg.cd.detach_embeddings };
         let (data, dev) = (&self.train, self.device);
         let bs = cfg.train.batch_size as usize;
         // Batches are built once per epoch as index lists; the loss closures look them up.
         let current: std::cell::RefCell<HashMap<i64, Vec<i64>>> = Default::default();
-        let batching = train::Batching::Custom(Box::new(|rng: &mut ChaCha8Rng| {
+        let batching = Batching::Custom(Box::new(|rng: &mut ChaCha8Rng| {
             let lists = bucket_batches(data, bs, rng);
             let mut cur = current.borrow_mut();
             cur.clear();
@@ -282,24 +281,30 @@ impl Experiment for SstExperiment {
         };
         let last_batch = cfg.reference_quirks.dev_loss_last_batch;
         let mut best_test = f64::NEG_INFINITY;
-        let evaluate_all = || -> Result<train::EvalOut> {
+        let evaluate_all = || -> Result<EvalOut> {
             let (val_loss, val_acc) = self.evaluate(&model, &self.dev, last_batch)?;
             let (_, test_acc) = self.evaluate(&model, &self.test, false)?;
-            Ok(train::EvalOut { val_loss, metrics: vec![("val_acc".into(), val_acc), ("test_acc".into(), test_acc)] })
+            Ok(EvalOut { val_loss, metrics: vec![("val_acc".into(), val_acc), ("test_acc".into(), test_acc)] })
         };
         let metrics = &mut *ctx.metrics;
-        let trained =
-            train::train(&spec, &mut vs, &mut opt, batching, &mut rng, pred_loss, penalty_fn, evaluate_all, |log| {
-                let row = EpochRow::from_log(method.name(), lambda, seed, log);
-                best_test = best_test.max(row.test_acc.unwrap_or(f64::NEG_INFINITY));
-                metrics.log(&row)?;
-                Ok(())
-            })?;
-        if method == Method::Cdep {
-            if let (Some(first), Some(last)) = (trained.epochs.first(), trained.epochs.last()) {
-                self.penalty_trace.push((first.penalty, last.penalty));
-            }
-        }
+        let trained = train::train(
+            &spec,
+            &mut vs,
+            opt.as_mut(),
+            &mut rng,
+            Hooks {
+                batching,
+                pred_loss: Box::new(pred_loss),
+                penalty: Box::new(penalty_fn),
+                evaluate: Box::new(evaluate_all),
+                on_epoch: Box::new(|log: &train::EpochLog| {
+                    let row = EpochRow::from_log(method.name(), lambda, seed, log);
+                    best_test = best_test.max(row.test_acc.unwrap_or(f64::NEG_INFINITY));
+                    metrics.log(&row)?;
+                    Ok(())
+                }),
+            },
+        )?;
         let (val_loss, val_acc) = self.evaluate(&model, &self.dev, false)?;
         let (_, test_acc) = self.evaluate(&model, &self.test, false)?;
         let (_, train_acc) = self.evaluate(&model, &self.train, false)?;
@@ -314,14 +319,14 @@ impl Experiment for SstExperiment {
             embeddings: self.embeddings.clone(),
             ..run_row(self.kind.name(), ctx, &trained)
         };
-        Ok(Outcome { row, heat: None })
+        Ok(CellRun { outcome: CellOutcome::new(row, &trained), heat: None })
     }
 
-    fn figures(&self, _dir: &Path, _outcomes: &[Outcome], _best: &[SummaryRow]) -> Result<()> {
+    fn figures(&self, _dir: &Path, _cells: &[Finished], _best: &[SummaryRow]) -> Result<()> {
         Ok(())
     }
 
-    fn paper_rows(&self, best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
+    fn paper_rows(&self, cells: &[Finished], best: &[SummaryRow], _summary: &[SummaryRow]) -> Vec<Row> {
         let (v, vs, c, cs) = match self.kind {
             ExpKind::SstDecoy => (56.6, 5.8, 75.4, 0.9),
             ExpKind::SstArticle => (57.8, 0.8, 68.2, 0.8),
@@ -352,8 +357,14 @@ impl Experiment for SstExperiment {
         if let (Some(t), Some(v), Some(c)) = (self.cfg.checks.min_gain_pts, find("vanilla"), find("cdep")) {
             rows.push(Row::new("CDEP − vanilla test acc (pts)", c.test_acc_mean - v.test_acc_mean, Check::AtLeast(t)));
         }
-        if self.cfg.checks.penalty_falls && !self.penalty_trace.is_empty() {
-            let ratio = self.penalty_trace.iter().map(|(f, l)| l / f.max(1e-30)).fold(0.0, f64::max);
+        // CDEP cells' penalty in their first and last epoch.
+        let trace: Vec<(f64, f64)> = cells
+            .iter()
+            .filter(|c| c.outcome.row.method == Method::Cdep.name() && c.outcome.row.epochs_run > 0)
+            .map(|c| (c.outcome.penalty_first_epoch.0, c.outcome.row.penalty_last_epoch))
+            .collect();
+        if self.cfg.checks.penalty_falls && !trace.is_empty() {
+            let ratio = trace.iter().map(|(f, l)| l / f.max(1e-30)).fold(0.0, f64::max);
             rows.push(Row::new("CDEP penalty last / first epoch (worst run)", ratio, Check::AtMost(1.0)));
         }
         rows

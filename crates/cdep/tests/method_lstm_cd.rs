@@ -3,7 +3,7 @@
 
 use cdep::cd::lstm::{split3, split_tanh, Act};
 use cdep::cd::{LstmCdOptions, LstmClassifier};
-use cdep::models::lstm_classifier;
+use cdep::nets::lstm_classifier;
 use tch::nn::{self, RNN};
 use tch::{Device, Kind, Tensor};
 

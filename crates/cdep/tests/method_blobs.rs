@@ -1,7 +1,7 @@
 //! ColorMNIST blob sampling: single-pixel one-hot masks drawn ∝ the probability map, never
 //! from a pixel with probability 0; a bad map is an error.
 
-use cdep::experiments::image::{cdf_of, sample_cdf, Blobs};
+use cdep::blobs::{cdf_of, sample_cdf, Blobs};
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 

@@ -1,60 +1,15 @@
 //! The paper's networks, built from explicit variables with PyTorch's default
-//! initialisation (`xai_core::nn`) and returned as CD-ready models that share them.
+//! initialisation (`xai_core::nn`) and returned as CD-ready models that share them:
+//! the MNIST CNNs, the `isic_synth` extractor, MLPs (COMPAS, heads), the SST LSTM, and
+//! VGG16 ([`vgg`]).
+
+pub mod vgg;
 
 use crate::cd::{Layer, LstmClassifier, Sequential};
 use crate::{CdepError, Result};
-use serde::{Deserialize, Serialize};
 use tch::nn::{self, Init};
 use tch::Tensor;
 use xai_core::nn::{conv2d, linear, torch_default_init};
-
-/// Which network an experiment trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    /// ColorMNIST: Conv(3→20,5)-ReLU-Pool-Conv(20→50,5)-ReLU-Pool-Linear(800→500)-ReLU-Linear(500→10).
-    ColorCnn,
-    /// DecoyMNIST: as `ColorCnn` with 1 input channel and Linear(800→256).
-    DecoyCnn,
-    /// SST: Embedding → LSTM → Linear(H→2).
-    Lstm,
-    /// isic_synth: frozen Conv(3→16,5)-ReLU-Pool-Conv(16→32,5)-ReLU-Pool extractor + head
-    /// 512→64-ReLU-Dropout(.5)-2.
-    SynthHead,
-    /// ISIC: VGG16 classifier head on 25,088-d features.
-    VggHead,
-    /// COMPAS: 17→5→5→2, ReLU and Dropout(.1).
-    Mlp17,
-}
-
-/// A model CD can decompose.
-#[derive(Debug)]
-pub enum Net {
-    /// Image or tabular model.
-    Seq(Sequential),
-    /// Text model.
-    Lstm(LstmClassifier),
-}
-
-impl Net {
-    /// The sequential model, or an error naming the mismatch.
-    pub fn seq(&self) -> Result<&Sequential> {
-        match self {
-            Net::Seq(s) => Ok(s),
-            Net::Lstm(_) => {
-                Err(CdepError::invalid("model", "this experiment needs an image/tabular model, not the LSTM"))
-            }
-        }
-    }
-
-    /// The LSTM classifier, or an error naming the mismatch.
-    pub fn lstm(&self) -> Result<&LstmClassifier> {
-        match self {
-            Net::Lstm(l) => Ok(l),
-            Net::Seq(_) => Err(CdepError::invalid("model", "this experiment needs the LSTM model")),
-        }
-    }
-}
 
 fn lin(p: nn::Path, i: i64, o: i64) -> Layer {
     Layer::from_linear(&linear(p, i, o))

@@ -4,7 +4,7 @@
 
 use cdep::cd::{CdOptions, Decomp, Layer, Sequential};
 use cdep::metrics::{auc, f1_at, f1_max};
-use cdep::models;
+use cdep::nets;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -12,8 +12,8 @@ use tch::{Device, Kind, Tensor};
 fn head_cd_on_precomputed_parts_equals_whole_network_cd() {
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
-    let extractor = models::synth_extractor(&(vs.root() / "ext")).unwrap();
-    let head = models::mlp(&(vs.root() / "head"), &[512, 64, 2], 0.5);
+    let extractor = nets::synth_extractor(&(vs.root() / "ext")).unwrap();
+    let head = nets::mlp(&(vs.root() / "head"), &[512, 64, 2], 0.5);
     let mut layers = extractor.layers().to_vec();
     layers.extend(head.layers().iter().cloned());
     let whole = Sequential::new(layers);

@@ -4,7 +4,7 @@
 use cdep::baselines::eg::{self, EgVariant};
 use cdep::baselines::rrr::{self, RrrVariant};
 use cdep::cd::{CdOptions, Decomp, LstmCdOptions};
-use cdep::{models, penalty, Result};
+use cdep::{nets, penalty, Result};
 use rand::SeedableRng;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -59,7 +59,7 @@ fn negative_lambda_is_an_error() {
 fn stacked_blobs_equal_separate_decompositions() {
     tch::manual_seed(7);
     let vs = VarStore::new(Device::Cpu);
-    let net = models::mnist_cnn(&vs.root(), 3, 500).unwrap();
+    let net = nets::mnist_cnn(&vs.root(), 3, 500).unwrap();
     let x = Tensor::randn([3, 3, 28, 28], F);
     let masks = Tensor::rand([4, 28, 28], F).ge(0.8).to_kind(Kind::Float);
     for pool_before_relu in [false, true] {
@@ -84,7 +84,7 @@ fn stacked_blobs_equal_separate_decompositions() {
 fn penalty_gradients_reach_the_first_layer_and_not_the_blob() {
     tch::manual_seed(8);
     let vs = VarStore::new(Device::Cpu);
-    let net = models::mnist_cnn(&vs.root(), 3, 500).unwrap();
+    let net = nets::mnist_cnn(&vs.root(), 3, 500).unwrap();
     let x = Tensor::randn([2, 3, 28, 28], F);
     let masks = Tensor::rand([2, 28, 28], F).ge(0.5).to_kind(Kind::Float).set_requires_grad(true);
     let p = penalty::image_cdep(&net, &x, &masks, &CdOptions::default()).unwrap();
@@ -98,7 +98,7 @@ fn penalty_gradients_reach_the_first_layer_and_not_the_blob() {
 fn detached_embeddings_get_prediction_but_not_penalty_gradients() {
     tch::manual_seed(9);
     let vs = VarStore::new(Device::Cpu);
-    let c = models::lstm_classifier(&vs.root(), 30, 8, 6, 2, None).unwrap();
+    let c = nets::lstm_classifier(&vs.root(), 30, 8, 6, 2, None).unwrap();
     let tokens = Tensor::randint(30, [4, 7], (Kind::Int64, Device::Cpu));
     let y = Tensor::from_slice(&[0i64, 1, 0, 1]);
     let m = Tensor::zeros([4, 7], F);
@@ -150,7 +150,7 @@ fn rrr_matches_the_closed_form_of_a_linear_softmax_model() {
 fn rrr_double_backward_trains_the_weights() {
     tch::manual_seed(11);
     let vs = VarStore::new(Device::Cpu);
-    let net = models::mnist_cnn(&vs.root(), 1, 32).unwrap();
+    let net = nets::mnist_cnn(&vs.root(), 1, 32).unwrap();
     let f = |x: &Tensor| net.forward(x, false);
     let x = Tensor::randn([3, 1, 28, 28], F);
     let y = Tensor::from_slice(&[1i64, 2, 3]);
@@ -192,7 +192,7 @@ fn expected_gradients_complete_in_expectation() {
 fn eg_penalty_chunks_sum_to_the_whole_and_train() {
     tch::manual_seed(13);
     let vs = VarStore::new(Device::Cpu);
-    let net = models::mnist_cnn(&vs.root(), 1, 32).unwrap();
+    let net = nets::mnist_cnn(&vs.root(), 1, 32).unwrap();
     let f = |x: &Tensor| net.forward(x, false);
     let x = Tensor::randn([5, 1, 28, 28], F);
     let y = Tensor::from_slice(&[1i64, 2, 3, 4, 5]);

@@ -2,7 +2,7 @@
 //! mask shape and a layer without a CD rule are named, not panics.
 
 use cdep::cd::{CdOptions, Layer, Sequential};
-use cdep::models;
+use cdep::nets;
 use cdep::CdepError;
 use std::sync::Arc;
 use tch::nn::VarStore;
@@ -59,11 +59,11 @@ fn check_net(net: &Sequential, x: &Tensor, mask_shape: &[i64], what: &str) {
 fn paper_nets_are_complete_in_both_orders() {
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
-    let color = models::mnist_cnn(&(vs.root() / "c"), 3, 500).unwrap();
+    let color = nets::mnist_cnn(&(vs.root() / "c"), 3, 500).unwrap();
     check_net(&color, &Tensor::randn([4, 3, 28, 28], F), &[28, 28], "ColorMNIST net");
-    let decoy = models::mnist_cnn(&(vs.root() / "d"), 1, 256).unwrap();
+    let decoy = nets::mnist_cnn(&(vs.root() / "d"), 1, 256).unwrap();
     check_net(&decoy, &Tensor::randn([4, 1, 28, 28], F), &[28, 28], "DecoyMNIST net");
-    let compas = models::mlp(&(vs.root() / "m"), &[17, 5, 5, 2], 0.1);
+    let compas = nets::mlp(&(vs.root() / "m"), &[17, 5, 5, 2], 0.1);
     check_net(&compas, &Tensor::randn([32, 17], F), &[17], "COMPAS MLP");
 }
 
@@ -71,7 +71,7 @@ fn paper_nets_are_complete_in_both_orders() {
 fn orders_differ_but_forward_does_not() {
     tch::manual_seed(1);
     let vs = VarStore::new(Device::Cpu);
-    let net = models::mnist_cnn(&vs.root(), 3, 500).unwrap();
+    let net = nets::mnist_cnn(&vs.root(), 3, 500).unwrap();
     let x = Tensor::randn([2, 3, 28, 28], F);
     let m = Tensor::rand([28, 28], F).ge(0.5).to_kind(Kind::Float);
     let a = net.cd(&x, &m, &CdOptions { pool_before_relu: false, ..Default::default() }).unwrap();

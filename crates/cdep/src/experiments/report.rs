@@ -2,45 +2,65 @@
 //! `summary.csv` (mean ± std per method × λ), `best.csv` (best λ per method, chosen on
 //! validation), the paper-style table, `timing.csv`, and the accuracy-vs-λ chart.
 
-use crate::config::Method;
+use super::cell::{float, opt_float};
+use super::config::Method;
 use crate::{CdepError, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use xai_core::figures::{line_chart, LineChart, Series};
 
 /// One finished run. Columns after `test_acc` that do not apply to an experiment stay
 /// empty.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct RunRow {
     pub experiment: String,
     pub method: String,
+    #[serde(with = "float")]
     pub lambda: f64,
     pub seed: u64,
     pub epochs_run: usize,
+    #[serde(with = "float")]
     pub train_acc: f64,
+    #[serde(with = "float")]
     pub val_loss: f64,
+    #[serde(with = "float")]
     pub val_acc: f64,
+    #[serde(with = "float")]
     pub test_acc: f64,
     /// Mean CD share of the spurious blob on test data (image experiments).
+    #[serde(with = "opt_float")]
     pub test_share: Option<f64>,
     /// Share of test predictions that change without the blob's relevant CD part.
+    #[serde(with = "opt_float")]
     pub test_blob_flip: Option<f64>,
     /// Test accuracy of the best epoch by *test* accuracy (the old notebooks' protocol).
+    #[serde(with = "opt_float")]
     pub test_acc_max_epoch: Option<f64>,
     /// Test accuracy of the last epoch's weights (what the reference DecoyMNIST script
     /// reports), beside `test_acc` from the best-validation weights.
+    #[serde(with = "opt_float")]
     pub test_acc_last_epoch: Option<f64>,
+    #[serde(with = "opt_float")]
     pub auc_all: Option<f64>,
+    #[serde(with = "opt_float")]
     pub f1_all: Option<f64>,
+    #[serde(with = "opt_float")]
     pub auc_nopatch: Option<f64>,
+    #[serde(with = "opt_float")]
     pub f1_nopatch: Option<f64>,
+    #[serde(with = "opt_float")]
     pub flip_rate: Option<f64>,
     /// COMPAS: false-positive rates (race columns zeroed at evaluation).
+    #[serde(with = "opt_float")]
     pub fpr_black: Option<f64>,
+    #[serde(with = "opt_float")]
     pub fpr_white: Option<f64>,
+    #[serde(with = "float")]
     pub penalty_last_epoch: f64,
+    #[serde(with = "float")]
     pub sec_per_epoch: f64,
+    #[serde(with = "float")]
     pub peak_mem_mb: f64,
     pub git_rev: String,
     pub config_hash: String,

@@ -1,7 +1,7 @@
 //! Every shipped config parses into the typed schema and passes validation; bad values
 //! are named errors.
 
-use cdep::config::Config;
+use cdep::experiments::config::Config;
 use std::path::PathBuf;
 
 fn config_dir() -> PathBuf {
@@ -41,12 +41,15 @@ fn bad_values_are_named() {
     assert!(e.contains("lambda") && e.contains("-1"), "{e}");
     let e = xai_core::config::parse::<Config>(&text, "x.toml", &["cdep.n_blobz=3".into()]).unwrap_err().to_string();
     assert!(e.contains("n_blobz"), "{e}");
-    let e = xai_core::config::parse::<Config>(&text, "x.toml", &["run.methods=[\"magic\"]".into()])
+    let e = xai_core::config::parse::<Config>(&text, "x.toml", &["sweep.methods=[\"magic\"]".into()])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("run.methods") && e.contains("magic"), "{e}");
+    assert!(e.contains("sweep.methods") && e.contains("magic"), "{e}");
+    let e =
+        xai_core::config::parse::<Config>(&text, "x.toml", &["run.methods=[\"cdep\"]".into()]).unwrap_err().to_string();
+    assert!(e.contains("methods"), "the shared [run] table has no methods: {e}");
     let missing =
-        xai_core::config::parse::<Config>(&text, "x.toml", &["run.methods=[\"vanilla\", \"rrr\"]".into()]).unwrap();
+        xai_core::config::parse::<Config>(&text, "x.toml", &["sweep.methods=[\"vanilla\", \"rrr\"]".into()]).unwrap();
     let e = missing.value.validate().unwrap_err().to_string();
     assert!(e.contains("lambdas.rrr"), "{e}");
 }

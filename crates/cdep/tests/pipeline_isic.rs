@@ -3,13 +3,14 @@
 //! through extractor + head), the whole sweep end to end, and reuse of the feature cache.
 
 mod isic_fixture;
+mod support;
 
 use cdep::cd::{CdOptions, Decomp, Sequential};
-use cdep::config::Config;
+use cdep::experiments::config::Config;
 use cdep::experiments::isic::Isic;
 use cdep::experiments::isic_features::{self as features, ExtractOptions};
-use cdep::experiments::{run_sweep, Setup};
-use cdep::vgg;
+use cdep::experiments::Setup;
+use cdep::nets::vgg;
 use isic_fixture as fx;
 use std::path::Path;
 use tch::nn::VarStore;
@@ -83,15 +84,16 @@ fn usable_seed(index: &Index) -> u64 {
         .expect("some seed splits the fixture usefully")
 }
 
-fn config(seed: u64, cache: &Path) -> (Config, String) {
-    let text = format!(
+fn config_text(seed: u64, cache: &Path) -> String {
+    format!(
         r#"
 [run]
 experiment = "isic"
 seeds = [0]
+[sweep]
 methods = ["vanilla", "excluded", "cdep"]
 [data]
-val_fraction = 0.25
+valid_fraction = 0.25
 seed = {seed}
 [model]
 kind = "vgg_head"
@@ -115,10 +117,11 @@ feature_batch_size = 8
 cache_dir = "{}"
 "#,
         cache.display()
-    );
-    let loaded = xai_core::config::parse::<Config>(&text, "isic_test.toml", &[]).unwrap();
-    let resolved = loaded.resolved_toml().unwrap();
-    (loaded.value, resolved)
+    )
+}
+
+fn config(seed: u64, cache: &Path) -> Config {
+    xai_core::config::parse::<Config>(&config_text(seed, cache), "isic_test.toml", &[]).unwrap().value
 }
 
 #[test]
@@ -127,14 +130,13 @@ fn runner_end_to_end_then_features_come_from_the_cache() {
     let data_root = dir.path().join("data");
     let index = Index::open(&fx::write(&data_root.join("isic"))).unwrap();
     let cache_dir = dir.path().join("cache");
-    let (cfg, resolved) = config(usable_seed(&index), &cache_dir);
-    let setup = Setup {
-        device: Device::Cpu,
-        data_root: data_root.clone(),
-        runs_root: dir.path().join("runs"),
-        label: "isic_test".into(),
-    };
-    let (run, _passed) = run_sweep(&cfg, &resolved, &setup).unwrap();
+    let seed = usable_seed(&index);
+    let cfg = config(seed, &cache_dir);
+    let setup = Setup { device: Device::Cpu, data_root: data_root.clone() };
+    let run =
+        support::run_text(&config_text(seed, &cache_dir), "isic_test", &dir.path().join("runs"), Some(&data_root))
+            .unwrap()
+            .folder;
 
     let runs = std::fs::read_to_string(run.join("runs.csv")).unwrap();
     let mut lines = runs.lines();
@@ -176,13 +178,8 @@ fn runner_end_to_end_then_features_come_from_the_cache() {
 #[test]
 fn missing_data_and_weights_fail_before_any_training() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut cfg, _) = config(0, &dir.path().join("cache"));
-    let setup = Setup {
-        device: Device::Cpu,
-        data_root: dir.path().join("nothing"),
-        runs_root: dir.path().join("runs"),
-        label: "isic_test".into(),
-    };
+    let mut cfg = config(0, &dir.path().join("cache"));
+    let setup = Setup { device: Device::Cpu, data_root: dir.path().join("nothing") };
     let e = Isic::prepare(&cfg, &setup).err().unwrap().to_string();
     assert!(e.contains("nothing/isic") && e.contains("datasets/README.md"), "{e}");
 

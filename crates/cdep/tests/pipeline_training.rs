@@ -1,10 +1,10 @@
 //! Training on small real subsets (MNIST t10k from the data folder): the effect's
 //! direction, run-folder outputs, and determinism (spec §9 property 22).
 
-use cdep::config::Config;
-use cdep::experiments::{run_sweep, Setup};
-use std::path::Path;
+mod support;
+
 use std::sync::Mutex;
+use support::{read_csv, run_json, run_text};
 
 /// libtorch's generator is process-wide: runs in parallel test threads would interleave
 /// their draws and break the determinism check, so these tests take turns.
@@ -18,11 +18,12 @@ const TINY: &str = r#"
 [run]
 experiment = "colormnist"
 seeds = [0]
+[sweep]
 methods = ["vanilla", "cdep"]
 [data]
 source = "mnist_t10k"
-n_train = 700
-n_test = 200
+train_subset = 700
+test_subset = 200
 [model]
 kind = "color_cnn"
 hidden = 100
@@ -38,20 +39,6 @@ cdep = [1000.0]
 n_blobs = 2
 "#;
 
-fn setup(runs: &Path, label: &str) -> Setup {
-    Setup {
-        device: tch::Device::Cpu,
-        data_root: xai_core::data::data_root(None),
-        runs_root: runs.to_path_buf(),
-        label: label.into(),
-    }
-}
-
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect()
-}
-
 #[test]
 fn cdep_removes_the_colour_pixels_influence_and_runs_repeat_exactly() {
     let _turn = serial();
@@ -59,9 +46,7 @@ fn cdep_removes_the_colour_pixels_influence_and_runs_repeat_exactly() {
         panic!("MNIST missing: run `just fetch-data mnist`");
     }
     let tmp = tempfile::tempdir().unwrap();
-    let loaded = xai_core::config::parse::<Config>(TINY, "tiny", &[]).unwrap();
-    let resolved = loaded.resolved_toml().unwrap();
-    let (dir_a, _) = run_sweep(&loaded.value, &resolved, &setup(tmp.path(), "a")).unwrap();
+    let dir_a = run_text(TINY, "a", tmp.path(), None).unwrap().folder;
     for f in [
         "runs.csv",
         "summary.csv",
@@ -89,7 +74,7 @@ fn cdep_removes_the_colour_pixels_influence_and_runs_repeat_exactly() {
     assert!(share(cdep) < 0.5 * share(vanilla), "CDEP share {} vs vanilla {}", share(cdep), share(vanilla));
 
     // Same config and seed → the same numbers (timing and memory columns aside).
-    let (dir_b, _) = run_sweep(&loaded.value, &resolved, &setup(tmp.path(), "b")).unwrap();
+    let dir_b = run_text(TINY, "b", tmp.path(), None).unwrap().folder;
     let again = read_csv(&dir_b.join("runs.csv"));
     let skip = [col("sec_per_epoch"), col("peak_mem_mb")];
     for (r1, r2) in runs.iter().zip(&again) {
@@ -102,25 +87,29 @@ fn cdep_removes_the_colour_pixels_influence_and_runs_repeat_exactly() {
 }
 
 #[test]
-fn missing_data_is_a_clear_error() {
+fn missing_data_is_a_clear_error_recorded_in_run_json() {
     let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let loaded = xai_core::config::parse::<Config>(TINY, "tiny", &[]).unwrap();
-    let mut s = setup(tmp.path(), "nodata");
-    s.data_root = tmp.path().join("no-such-data");
-    let e = run_sweep(&loaded.value, "", &s).unwrap_err().to_string();
-    assert!(e.contains("mnist") && e.contains("fetch-data"), "{e}");
+    let e = run_text(TINY, "nodata", tmp.path(), Some(&tmp.path().join("no-such-data"))).unwrap_err();
+    let msg = xai_core::runner::chain(&e);
+    assert!(msg.contains("mnist") && msg.contains("fetch-data") && msg.contains("marked failed"), "{msg}");
+    let folder = std::fs::read_dir(tmp.path().join("cdep/nodata")).unwrap().next().unwrap().unwrap().path();
+    let info = run_json(&folder);
+    assert_eq!(info["status"], "failed");
+    assert_eq!(info["error_kind"], "data", "{info}");
+    assert!(info["error"].as_str().unwrap().contains("fetch-data"), "{info}");
 }
 
 const DECOY: &str = r#"
 [run]
 experiment = "decoymnist"
 seeds = [0]
+[sweep]
 methods = ["vanilla", "cdep", "rrr", "eg"]
 [data]
 source = "mnist_t10k"
-n_train = 600
-n_test = 200
+train_subset = 600
+test_subset = 200
 [model]
 kind = "decoy_cnn"
 hidden = 64
@@ -142,8 +131,7 @@ k = 1
 fn every_image_method_finishes_and_cdep_shrinks_the_corner_share() {
     let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let loaded = xai_core::config::parse::<Config>(DECOY, "decoy", &[]).unwrap();
-    let (dir, _) = run_sweep(&loaded.value, &loaded.resolved_toml().unwrap(), &setup(tmp.path(), "decoy")).unwrap();
+    let dir = run_text(DECOY, "decoy", tmp.path(), None).unwrap().folder;
     let runs = read_csv(&dir.join("runs.csv"));
     let col = |name: &str| runs[0].iter().position(|h| h == name).unwrap();
     let methods: Vec<&str> = runs[1..].iter().map(|r| r[col("method")].as_str()).collect();
@@ -158,6 +146,7 @@ const SST: &str = r#"
 [run]
 experiment = "sst_decoy"
 seeds = [0]
+[sweep]
 methods = ["cdep"]
 [model]
 kind = "lstm"
@@ -177,8 +166,7 @@ cdep = [10.0]
 fn sst_text_penalty_falls_during_training() {
     let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let loaded = xai_core::config::parse::<Config>(SST, "sst", &[]).unwrap();
-    let (dir, _) = run_sweep(&loaded.value, &loaded.resolved_toml().unwrap(), &setup(tmp.path(), "sst")).unwrap();
+    let dir = run_text(SST, "sst", tmp.path(), None).unwrap().folder;
     let m = read_csv(&dir.join("metrics.csv"));
     let col = m[0].iter().position(|h| h == "penalty").unwrap();
     let (p1, p2) = (m[1][col].parse::<f64>().unwrap(), m[2][col].parse::<f64>().unwrap());
