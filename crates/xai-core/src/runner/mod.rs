@@ -74,6 +74,20 @@ pub trait ExperimentConfig: Serialize + DeserializeOwned {
     fn run_table(&self) -> &RunTable<Self::Experiment>;
     /// Checks values that deserialisation cannot (ranges, consistency); errors name the key.
     fn validate(&self) -> anyhow::Result<()>;
+
+    /// Before `--resume` reopens a folder: whether this config may continue the run that
+    /// `stored` (the folder's `config.toml`) started. Refuse changes that would mix results
+    /// of two experiments in one folder; the folder is left untouched then.
+    fn check_resume(&self, _stored: &Self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// The failure kind (config, data, training, io, device) of an error of the crate's
+    /// own type, which the runner cannot see through (`#[error(transparent)]` wrappers hide
+    /// the xai-core error inside); `None` falls back to [`failure_kind`].
+    fn failure_kind(_error: &anyhow::Error) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What the experiment body gets.
@@ -175,7 +189,14 @@ where
     let hash = config_hash(&resolved);
     let data_root = crate::data::data_root(common.data_dir.as_deref());
     let mut run = match &args.resume {
-        Some(folder) => RunDir::resume(folder, &resolved, device)?,
+        Some(folder) => {
+            let stored: Loaded<C> = config::load(&folder.join("config.toml"), &[])
+                .map_err(|e| anyhow::anyhow!("reading the config of the run to resume: {e}"))?;
+            cfg.check_resume(&stored.value).map_err(|e| {
+                anyhow::anyhow!("cannot resume {} with this config: {e:#} (folder left as it was)", folder.display())
+            })?;
+            RunDir::resume(folder, &resolved, device)?
+        }
         None => {
             let runs_root = runs_root(&common.runs_dir, cfg.run_table().out_dir.as_deref());
             RunDir::create(&runs_root, crate_name, &label, &resolved, cfg.run_table().seed(), device)?
@@ -194,7 +215,8 @@ where
     let outcome = match body(&mut session).and_then(|o| write_outcome(&label, &run, &o).map(|v| (o, v))) {
         Ok(done) => done,
         Err(e) => {
-            let _ = run.fail_with(failure_kind(&e), &chain(&e));
+            let kind = C::failure_kind(&e).unwrap_or_else(|| failure_kind(&e));
+            let _ = run.fail_with(kind, &chain(&e));
             return Err(e.context(format!("run folder {} (marked failed)", run.path().display())));
         }
     };

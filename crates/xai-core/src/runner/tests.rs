@@ -20,6 +20,13 @@ impl ExperimentConfig for Cfg {
         anyhow::ensure!(self.target >= 0.0, "target: {} is negative", self.target);
         Ok(())
     }
+    fn check_resume(&self, stored: &Self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.run.experiment == stored.run.experiment, "run.experiment changed");
+        Ok(())
+    }
+    fn failure_kind(error: &anyhow::Error) -> Option<&'static str> {
+        error.to_string().contains("custom").then_some("data")
+    }
 }
 
 const EMBEDDED: Embedded = Embedded { path: "configs/test/unit_smoke.toml", text: "[run]\nexperiment = \"unit\"\n" };
@@ -44,6 +51,7 @@ fn body(s: &mut Session<'_, Cfg>) -> anyhow::Result<Outcome> {
         match kind.as_str() {
             "data" => Err(Error::data("/nowhere/train.idx", "truncated"))?,
             "nonfinite" => Err(Error::NonFinite("loss at step 3".into()))?,
+            "custom" => anyhow::bail!("custom crate error"),
             _ => anyhow::bail!("something else"),
         }
     }
@@ -121,6 +129,12 @@ fn resume_reopens_the_folder_with_its_config() {
     .unwrap();
     assert_eq!(again.folder, first.folder);
     assert_eq!(run_json(&first.folder)["resumed"], 1);
+    let mut changed = args(tmp.path(), &["run.experiment=other"]);
+    changed.resume = Some(first.folder.clone());
+    let e = chain(&run::<Cfg, _>("core", EMBEDDED, &changed, body).unwrap_err());
+    assert!(e.contains("cannot resume") && e.contains("run.experiment changed"), "{e}");
+    assert_eq!(run_json(&first.folder)["status"], "finished", "a refused resume leaves the folder as it was");
+    assert!(std::fs::read_to_string(first.folder.join("config.toml")).unwrap().contains("\"unit\""));
 }
 
 #[test]
