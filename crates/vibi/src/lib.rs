@@ -20,8 +20,15 @@
 //! | [`metrics`] | top-k, multi-shot, random-mask and rationale fidelity, JS strength, hit rate |
 //! | [`baseline`] | saliency (from `xai-core`) pooled per chunk, under the same top-k fidelity |
 //! | [`blackbox`] | the [`blackbox::BlackBox`] trait, closures as black boxes, the built-in classifiers |
-//! | [`nets`] | explainers (ResNet_2x/4x/8x, U-Net, small CNN), approximators, black boxes |
+//! | [`nets`] | explainers (ResNet_2x/4x/8x, U-Net, small CNN), approximators, black boxes; [`nets::pytorch`] loads willisk's state dicts |
 //! | [`error`] | [`VibiError`] and [`Result`] |
+//!
+//! [`model::Settings::reference`] is willisk's objective; `tests/method_golden.rs` matches
+//! the official code's arrays (explainer and approximator logits, relaxed samples from saved
+//! Gumbel noise, masks, loss terms, fidelities, BatchNorm statistics). Defaults that differ
+//! from the reference — clamped Gumbel uniforms drawn on the model's device, figures from the
+//! best checkpoint, strength from the normalised input, 0·log 0 = 0 — are listed with their
+//! reasons in the crate README ("Against the official code").
 //!
 //! The paper's experiments (the `vibi` binary, run through `xai_core::runner`):
 //!
@@ -34,7 +41,7 @@
 //! | [`experiments::cell`] | one cell: build, jump-start, train, test metrics, figures |
 //! | [`experiments::trainer`] | the training loop of one model: validation, best weights, checkpoints |
 //! | [`experiments::checkpoint`] | resume checkpoints and best weights, tied to the config fingerprint |
-//! | [`experiments::logs`] | steps and epochs CSV logs that survive a resume |
+//! | [`experiments::logs`] | `metrics.csv` (per step, with wall time) and `epochs.csv` logs that survive a resume |
 //! | [`experiments::figures`] | the three figure grids and the training curves |
 //! | [`experiments::data`] | the synthetic-patches generator, MNIST and CIFAR-10 preparation, splits |
 //! | [`experiments::blackbox_training`] | training the built-in black boxes |

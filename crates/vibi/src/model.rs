@@ -2,7 +2,7 @@
 
 use crate::chunks::ChunkGrid;
 use crate::loss::{information, mean_ce, sampled_ce, CeScaling, KlKind, Targets};
-use crate::sampling::{relaxed_khot, topk_mask, Phase, Temperature};
+use crate::sampling::{gumbel, relaxed_khot_with_noise, topk_mask, Phase, Temperature};
 use crate::{Result, VibiError};
 use std::collections::BTreeMap;
 use tch::nn::{self, ModuleT, VarStore};
@@ -38,7 +38,9 @@ pub struct Settings {
 
 impl Settings {
     /// willisk's defaults for `k` and `beta` (M = 4, τ = 10/t after 200 warm-up steps,
-    /// reference CE scaling, forward KL, soft targets, Adam lr 0.05).
+    /// reference CE scaling, forward KL, soft targets, Adam lr 0.05). With these settings
+    /// and the official weights the step's arrays match willisk's code (`tests/method_golden.rs`);
+    /// the one sampling difference is the clamp in [`crate::sampling::gumbel`].
     pub fn reference(k: i64, beta: f64) -> Self {
         Self {
             method: Method::Vibi,
@@ -106,6 +108,17 @@ pub struct StepStats {
     pub kl: f64,
     /// Argmax of the M-sample mean of logits vs argmax of the target.
     pub acc_sampled: f64,
+}
+
+/// The tensors of one relaxed (training) forward pass.
+#[derive(Debug)]
+pub struct Relaxed {
+    /// Chunk logits `[B, F]` (explainer in train mode).
+    pub logits_z: Tensor,
+    /// Relaxed k-hot samples `[B, M, F]`.
+    pub z: Tensor,
+    /// Approximator logits on the masked inputs `[B, M, C]`.
+    pub logits: Tensor,
 }
 
 /// Explainer, approximator, their optimisers and the global step counter.
@@ -202,6 +215,18 @@ impl Vibi {
         tch::no_grad(|| self.approximate_t(&self.grid.mask(x, z), false))
     }
 
+    /// The training forward pass (train mode, with gradient) under given Gumbel noise
+    /// `[B, M, k, F]` (see [`crate::sampling::relaxed_khot_with_noise`]): what
+    /// [`Vibi::train_step`] computes after warm-up, exposed so saved noise can be replayed.
+    pub fn relaxed_forward(&self, x: &Tensor, tau: f64, noise: &Tensor) -> Relaxed {
+        let b = x.size()[0];
+        let m = noise.size()[1];
+        let logits_z = self.chunk_logits_t(x, true);
+        let z = relaxed_khot_with_noise(&logits_z, tau, noise);
+        let logits = self.approximate_t(&self.grid.mask_samples(x, &z), true).reshape([b, m, -1]);
+        Relaxed { logits_z, z, logits }
+    }
+
     /// One Adam step on a batch: `x` normalised inputs `[B, C, H, W]`, `bb_probs` the black
     /// box's probabilities `[B, n_classes]`.
     pub fn train_step(&mut self, x: &Tensor, bb_probs: &Tensor) -> Result<StepStats> {
@@ -217,10 +242,8 @@ impl Vibi {
             }
             Phase::Train(tau) => {
                 let s = &self.settings;
-                let b = x.size()[0];
-                let logits_z = self.chunk_logits_t(x, true);
-                let z = relaxed_khot(&logits_z, s.k, tau, s.samples);
-                let logits = self.approximate_t(&self.grid.mask_samples(x, &z), true).reshape([b, s.samples, -1]);
+                let noise = gumbel(&[x.size()[0], s.samples, s.k, self.grid.num_chunks()], x.device());
+                let Relaxed { logits_z, logits, .. } = self.relaxed_forward(x, tau, &noise);
                 let ce = sampled_ce(&logits, &targets, s.ce_scaling);
                 let kl = information(&logits_z, s.kl, s.k);
                 let loss = &ce + &kl * s.effective_beta();

@@ -4,9 +4,16 @@
 use tch::{Kind, Tensor};
 
 /// Standard Gumbel noise of `shape`: −log(−log u), with u kept away from 0 and 1 so
-/// neither log can be infinite.
+/// neither log can be infinite. (willisk does not clamp, so a draw of u = 0 would give
+/// −∞ there; the clamp changes only u < 1e-10 or u > 1 − 1e-7.) The uniforms come from
+/// `device`'s generator; willisk draws them on the CPU generator even in CUDA runs.
 pub fn gumbel(shape: &[i64], device: tch::Device) -> Tensor {
-    let u = Tensor::rand(shape, (Kind::Float, device)).clamp(1e-10, 1.0 - 1e-7);
+    gumbel_from_uniform(&Tensor::rand(shape, (Kind::Float, device)).clamp(1e-10, 1.0 - 1e-7))
+}
+
+/// −log(−log u) of given uniforms, unclamped: replays saved noise (e.g. willisk's `torch.rand`
+/// draws) exactly.
+pub fn gumbel_from_uniform(u: &Tensor) -> Tensor {
     -(-u.log()).log()
 }
 
@@ -15,8 +22,15 @@ pub fn gumbel(shape: &[i64], device: tch::Device) -> Tensor {
 /// sample sums to between 1 and k (collisions make it less than k-hot).
 pub fn relaxed_khot(logits: &Tensor, k: i64, tau: f64, samples: i64) -> Tensor {
     let s = logits.size();
+    relaxed_khot_with_noise(logits, tau, &gumbel(&[s[0], samples, k, s[1]], logits.device()))
+}
+
+/// [`relaxed_khot`] with given Gumbel noise `g` `[B, M, k, F]`: `max_i softmax((logits + g_i) / τ)`.
+/// willisk's sampler draws its noise as `[k·B, M, F]` with row `i·B + b`; such noise
+/// reshaped to `[k, B, M, F]` is `g.permute([1, 2, 0, 3])` here.
+pub fn relaxed_khot_with_noise(logits: &Tensor, tau: f64, g: &Tensor) -> Tensor {
+    let s = logits.size();
     let (b, f) = (s[0], s[1]);
-    let g = gumbel(&[b, samples, k, f], logits.device());
     let draws = ((logits.reshape([b, 1, 1, f]) + g) / tau).softmax(-1, Kind::Float);
     draws.amax([2], false)
 }

@@ -309,3 +309,34 @@ fn final_relu_can_be_dropped() {
     let out = tch::no_grad(|| net.forward_t(&Tensor::randn([4, 1, 28, 28], (Kind::Float, CPU)), true));
     assert!(out.min().double_value(&[]) < 0.0, "logits can be negative without the final ReLU");
 }
+
+#[test]
+fn in_place_relu_leaves_outputs_and_gradients_unchanged() {
+    use tch::nn::ModuleT;
+    use vibi::nets::blocks::ResNet;
+    let x0 = Tensor::randn([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let w = Tensor::randn([4, 1, 14, 14], (Kind::Float, Device::Cpu)); // one stride-2 block: 14×14
+    let run = |inplace: bool| {
+        tch::manual_seed(3);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        // Headless (final ReLU, skip convs at the width changes) as the explainers.
+        let net = ResNet::new(vs.root(), 1, &[8, 8, 16, 16], 1, true);
+        let net = if inplace { net } else { net.out_of_place() };
+        let x = x0.copy().set_requires_grad(true);
+        let out = net.forward_t(&x, true);
+        (&out * &w).sum(Kind::Float).backward();
+        let mut grads: Vec<(String, Tensor)> =
+            vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).map(|(n, v)| (n, v.grad())).collect();
+        grads.sort_by(|a, b| a.0.cmp(&b.0));
+        grads.push(("input".into(), x.grad()));
+        (out.detach(), grads)
+    };
+    let (out_a, grads_a) = run(true);
+    let (out_b, grads_b) = run(false);
+    assert_eq!(max_abs(&(&out_a - &out_b)), 0.0, "forward");
+    assert_eq!(grads_a.len(), grads_b.len());
+    for ((n, a), (_, b)) in grads_a.iter().zip(&grads_b) {
+        let d = max_abs(&(a - b));
+        assert!(d <= 1e-6 * max_abs(b).max(1.0), "{n}: gradient differs by {d}");
+    }
+}

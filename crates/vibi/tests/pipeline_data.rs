@@ -31,3 +31,22 @@ fn normalised_mnist_has_zero_mean_unit_std() {
     assert!(mean.abs() < 0.01 && (std - 1.0).abs() < 0.01, "mean {mean} std {std}");
     assert_eq!(ds.train_x.size(), vec![60_000, 1, 28, 28]);
 }
+
+#[test]
+fn a_subset_larger_than_the_dataset_is_an_error_naming_key_and_size() {
+    let root = xai_core::data::data_root(None);
+    if !root.join("mnist").is_dir() {
+        eprintln!("skipped: no MNIST under {} (run `just fetch-data mnist`)", root.display());
+        return;
+    }
+    use vibi::experiments::data::{mnist, Subsets, MNIST_NORM};
+    let e = mnist(&root, &Subsets { train: 100_000, test: 0, holdout_test: 0, seed: 1 }, MNIST_NORM).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("data.train_subset") && msg.contains("100000") && msg.contains("60000"), "{msg}");
+    let e = mnist(&root, &Subsets { train: 0, test: 20_000, holdout_test: 0, seed: 1 }, MNIST_NORM).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("data.test_subset") && msg.contains("20000") && msg.contains("10000"), "{msg}");
+    // Exactly the dataset size is fine.
+    let ds = mnist(&root, &Subsets { train: 60_000, test: 10_000, holdout_test: 0, seed: 1 }, MNIST_NORM).unwrap();
+    assert_eq!((ds.train_x.size()[0], ds.test_x.size()[0]), (60_000, 10_000));
+}

@@ -6,7 +6,7 @@ use super::checkpoint;
 use super::config::StrengthInput;
 use super::data::{self, Dataset, Prepared};
 use super::figures;
-use super::logs::{read_rows, EpochRow, StepRow};
+use super::logs::{read_rows, EpochRow, StepRow, EPOCHS_LOG, STEPS_LOG};
 use super::names::{explainer_name, EvalReportJson};
 use super::report::SummaryRow;
 use super::trainer::{self, eval_tau, Schedule, Trained};
@@ -48,7 +48,7 @@ fn jump_start(cfg: &Config, cell: &Cell, root: &Path, dir: &Path, vibi: &mut Vib
     };
     vibi.load_state(&tensors, true)?;
     vibi.set_step(meta.step);
-    for f in ["steps.csv", "epochs.csv"] {
+    for f in [STEPS_LOG, EPOCHS_LOG] {
         std::fs::copy(src_dir.join(f), dir.join(f)).map_err(|e| Error::io(src_dir.join(f), e))?;
     }
     let own = checkpoint::Meta { fingerprint: cfg.cell_fingerprint(cell), ..meta.clone() };
@@ -79,27 +79,23 @@ fn draw(cfg: &Config, p: &Prepared, vibi: &Vibi, bb: &dyn BlackBox, dir: &Path, 
     let y = p.test_y.index_select(0, &p.inspect);
     let x01 = data::min_max(&p.ds.to_unit(&x));
     let scale = cfg.eval.figure_scale;
-    figures::test_batch(&x01, scale, &fig.join("test_batch.png"))?;
+    let pb = bb.probabilities(&x);
+    let bb_pred = pb.argmax(-1, false);
+    figures::test_batch(&x01, figures::captions(&y, &bb_pred, None)?, scale, &fig.join("test_batch.png"))?;
     let z = vibi.explain(&x);
     let q_input = match cfg.eval.strength_input {
         StrengthInput::Normalized => vibi.grid.mask(&x, &z),
         StrengthInput::ReferenceRescaled => vibi.grid.mask(&x01, &z),
     };
     let q = tch::no_grad(|| vibi.approximate_t(&q_input, false).softmax(-1, Kind::Float));
-    let pb = bb.probabilities(&x);
-    let frames = figures::frame_colours(&strength(&pb, &q), &pb.argmax(-1, false).eq_tensor(&y))?;
-    figures::top_k(&x01, &vibi.grid, &z, frames.clone(), scale, &fig.join("best_top_k.png"))?;
-    figures::distribution(
-        &x01,
-        &vibi.grid,
-        &vibi.distribution(&x),
-        vibi.settings.k,
-        frames,
-        scale,
-        &fig.join("best_distribution.png"),
-    )?;
-    let steps: Vec<StepRow> = read_rows(&dir.join("steps.csv"))?;
-    let epochs: Vec<EpochRow> = read_rows(&dir.join("epochs.csv"))?;
+    let frames = figures::frame_colours(&strength(&pb, &q), &bb_pred.eq_tensor(&y))?;
+    let caps = figures::captions(&y, &bb_pred, Some(&q.argmax(-1, false)))?;
+    let k = vibi.settings.k;
+    figures::top_k(&x01, &vibi.grid, &z, k, frames.clone(), caps.clone(), scale, &fig.join("best_top_k.png"))?;
+    let p = vibi.distribution(&x);
+    figures::distribution(&x01, &vibi.grid, &p, k, frames, caps, scale, &fig.join("best_distribution.png"))?;
+    let steps: Vec<StepRow> = read_rows(&dir.join(STEPS_LOG))?;
+    let epochs: Vec<EpochRow> = read_rows(&dir.join(EPOCHS_LOG))?;
     figures::curves(&steps, &epochs, spe, &fig)
 }
 

@@ -138,8 +138,9 @@ pub struct EvalConfig {
     pub batch_size: i64,
     #[serde(default)]
     pub strength_input: StrengthInput,
-    /// Integer up-scaling of figure grids (1 gives the reference's 258×258 MNIST grid).
-    #[serde(default = "one_u")]
+    /// Integer up-scaling of figure grids. Default 3: tiles wide enough for the per-tile
+    /// captions (1 gives the reference's bare 258×258 MNIST grid, without captions).
+    #[serde(default = "three_u")]
     pub figure_scale: u32,
 }
 
@@ -199,8 +200,8 @@ fn one() -> u64 {
 fn one_i() -> i64 {
     1
 }
-fn one_u() -> u32 {
-    1
+fn three_u() -> u32 {
+    3
 }
 fn four() -> i64 {
     4

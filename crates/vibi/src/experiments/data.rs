@@ -118,9 +118,9 @@ pub fn synthetic_patches(n_train: i64, n_test: i64, seed: u64) -> Result<Dataset
 /// How the official splits are cut down.
 #[derive(Debug, Clone, Copy)]
 pub struct Subsets {
-    /// First N training images (0: all).
+    /// First N training images (0: all; more than the dataset has is an error).
     pub train: i64,
-    /// First N test images (0: all).
+    /// First N test images (0: all; more than the dataset has is an error).
     pub test: i64,
     /// When > 0, the test set is instead this many images held out (seeded) from the
     /// training subset — the smoke recipe on 5,000 training digits.
@@ -151,6 +151,19 @@ fn assemble(
     mean: Vec<f64>,
     std: Vec<f64>,
 ) -> Result<Dataset> {
+    for (key, want, have, which) in [
+        ("data.train_subset", sub.train, train.0.size()[0], "training"),
+        ("data.test_subset", sub.test, test.0.size()[0], "test"),
+    ] {
+        if want > have {
+            // Recording a subset larger than the dataset would make config.toml claim
+            // more images than were used.
+            return Err(VibiError::invalid(
+                key,
+                format!("{want} but {name} has only {have} {which} images; use at most {have}, or 0 for all"),
+            ));
+        }
+    }
     let (tx, ty) = (first(&train.0, sub.train), first(&train.1, sub.train));
     let ((tx, ty), (sx, sy)) = if sub.holdout_test > 0 {
         let n = tx.size()[0];

@@ -1,12 +1,19 @@
 //! Per-step and per-epoch CSV logs that survive a resume: rows are appended and flushed as
 //! they come, and on resume rows written after the checkpoint are dropped first.
+//! The per-step log is the run folder's `metrics.csv` (the name every crate uses); the
+//! per-epoch validation log `epochs.csv` is a detail file beside it.
 
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use xai_core::Error;
 
-/// One training step (`steps.csv`).
+/// The per-step log of a cell folder.
+pub const STEPS_LOG: &str = "metrics.csv";
+/// The per-epoch validation log of a cell folder.
+pub const EPOCHS_LOG: &str = "epochs.csv";
+
+/// One training step (`metrics.csv`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRow {
     pub step: u64,
@@ -17,6 +24,10 @@ pub struct StepRow {
     pub ce: f64,
     pub kl: f64,
     pub acc_sampled: f64,
+    /// Wall time of the step in seconds (host clock around `train_step`, which already
+    /// ends in one host read of the logged numbers; no extra device sync).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// One validation pass (`epochs.csv`); epoch 0 is before training.

@@ -3,7 +3,7 @@
 
 use super::checkpoint::{self, Meta};
 use super::data::{steps_per_epoch, Split};
-use super::logs::{EpochRow, StepRow};
+use super::logs::{EpochRow, StepRow, EPOCHS_LOG, STEPS_LOG};
 use crate::blackbox::BlackBox;
 use crate::metrics::{evaluate, EvalOptions, EvalReport};
 use crate::model::Vibi;
@@ -66,7 +66,7 @@ fn report_row(epoch: usize, step: u64, r: &EvalReport, wall_s: f64) -> EpochRow 
     }
 }
 
-/// Trains `vibi` in folder `dir` (`steps.csv`, `epochs.csv`, `checkpoints/`), resuming
+/// Trains `vibi` in folder `dir` (`metrics.csv`, `epochs.csv`, `checkpoints/`), resuming
 /// from `dir/checkpoints` when it holds a checkpoint of the same configuration.
 pub fn train(
     vibi: &mut Vibi,
@@ -79,7 +79,7 @@ pub fn train(
 ) -> Result<Trained> {
     let ckpt_dir: PathBuf = dir.join("checkpoints");
     xai_core::fsutil::create_dir_all(&ckpt_dir)?;
-    let (steps_path, epochs_path) = (dir.join("steps.csv"), dir.join("epochs.csv"));
+    let (steps_path, epochs_path) = (dir.join(STEPS_LOG), dir.join(EPOCHS_LOG));
     let n = train.x.size()[0];
     let spe = steps_per_epoch(n, sched.batch_size) as u64;
     let mut total = sched.epochs as u64 * spe;
@@ -94,7 +94,7 @@ pub fn train(
             super::logs::retain_rows::<StepRow>(&steps_path, |r| r.step < m.step)?;
             super::logs::retain_rows::<EpochRow>(&epochs_path, |r| r.step <= m.step)?;
             log::info!(
-                "resuming {} at step {} (epoch {}), best valid fidelity so far {:.4}",
+                "resuming {} at step {} (epoch {}), best valid fidelity so far {:.4} (fraction)",
                 dir.display(),
                 m.step,
                 m.epochs_done,
@@ -113,7 +113,7 @@ pub fn train(
                 valid.cells.as_ref(),
                 &EvalOptions { multishot_samples: 0, ..eval.clone() },
             );
-            log::info!("initial valid top-k fidelity {:.4}", r.fid_topk);
+            log::info!("initial valid top-k fidelity {:.4} (fraction of images)", r.fid_topk);
             CsvLog::append(&epochs_path)?.log(&report_row(0, 0, &r, 0.0))?;
         }
     }
@@ -150,6 +150,7 @@ pub fn train(
                 ce: s.ce,
                 kl: s.kl,
                 acc_sampled: s.acc_sampled,
+                seconds: dt,
             })?;
             if sched.checkpoint_every > 0 && meta.step % sched.checkpoint_every == 0 && meta.step % spe != 0 {
                 checkpoint::save_last(&ckpt_dir, vibi, meta.clone())?;
@@ -166,9 +167,10 @@ pub fn train(
         );
         let shown_epoch = epoch + 1;
         epochs_log.log(&report_row(shown_epoch, meta.step, &r, meta.train_seconds))?;
-        let mut shown = vec![("val_fid_topk", r.fid_topk)];
+        // Fractions in [0, 1] everywhere in the logs (the `_frac` suffix names the unit).
+        let mut shown = vec![("val_fid_topk_frac", r.fid_topk)];
         if let Some(h) = r.hit_rate {
-            shown.push(("val_hit_rate", h));
+            shown.push(("val_hit_rate_frac", h));
         }
         bar.done(shown_epoch, &shown);
         if r.fid_topk > meta.best_val_fid {

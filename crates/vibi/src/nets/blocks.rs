@@ -19,12 +19,19 @@ pub fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64, bias
 }
 
 /// Conv(3×3, i→o, stride s) → BN → ReLU → Conv(1×1) → BN, no final activation.
+///
+/// The ReLU is in place (`relu_`, as willisk's `nn.ReLU(inplace=True)`): batch norm's
+/// backward needs its input and statistics, not its output, and ReLU's backward needs
+/// only its own result, so overwriting the BN output changes no gradient and saves one
+/// activation-sized buffer. [`ConvBlock::out_of_place`] keeps the allocating version
+/// (the test comparing gradients uses it).
 #[derive(Debug)]
 pub struct ConvBlock {
     c1: nn::Conv2D,
     b1: nn::BatchNorm,
     c2: nn::Conv2D,
     b2: nn::BatchNorm,
+    inplace: bool,
 }
 
 impl ConvBlock {
@@ -34,13 +41,30 @@ impl ConvBlock {
             b1: batch_norm(&p / "b1", o),
             c2: conv(&p / "c2", o, o, 1, 1, 0, false),
             b2: batch_norm(&p / "b2", o),
+            inplace: true,
         }
+    }
+
+    /// The same block with an out-of-place ReLU.
+    pub fn out_of_place(mut self) -> Self {
+        self.inplace = false;
+        self
+    }
+}
+
+/// ReLU in place or not; the result is the same tensor values either way.
+fn relu(x: Tensor, inplace: bool) -> Tensor {
+    if inplace {
+        let mut x = x;
+        x.relu_()
+    } else {
+        x.relu()
     }
 }
 
 impl ModuleT for ConvBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.c1).apply_t(&self.b1, train).relu().apply(&self.c2).apply_t(&self.b2, train)
+        relu(x.apply(&self.c1).apply_t(&self.b1, train), self.inplace).apply(&self.c2).apply_t(&self.b2, train)
     }
 }
 
@@ -71,9 +95,10 @@ impl ModuleT for ResBlock {
             None => x.shallow_clone(),
             Some((c, b)) => x.apply(c).apply_t(b, train),
         };
+        // The sum is a fresh tensor that addition's backward does not need: in place is safe.
         let out = self.main.forward_t(x, train) + skip;
         if self.relu {
-            out.relu()
+            relu(out, self.main.inplace)
         } else {
             out
         }
@@ -112,6 +137,16 @@ impl ResNet {
             if let Some(last) = self.blocks.last_mut() {
                 last.relu = false;
             }
+        }
+        self
+    }
+}
+
+impl ResNet {
+    /// The same net with out-of-place ReLUs (for comparing gradients; slower).
+    pub fn out_of_place(mut self) -> Self {
+        for b in &mut self.blocks {
+            b.main.inplace = false;
         }
         self
     }

@@ -3,6 +3,7 @@
 
 pub mod authors;
 pub mod blocks;
+pub mod pytorch;
 pub mod small;
 
 use crate::{Result, VibiError};
