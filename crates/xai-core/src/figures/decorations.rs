@@ -60,7 +60,29 @@ pub fn save_decorated_grid(images: &Tensor, opts: &GridOptions, decorations: &De
     })
 }
 
-/// Extends `grid` with a legend row, note lines and a colour bar.
+/// Width of one legend entry: swatch, gap, label (estimated at 7 px a character), gap.
+fn entry_width(e: &LegendEntry) -> u32 {
+    18 + 7 * e.label.chars().count() as u32 + 14
+}
+
+/// Lays the legend out in rows no wider than `width` (at least one entry a row);
+/// returns each entry's (x, row).
+fn legend_layout(legend: &[LegendEntry], width: u32) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(legend.len());
+    let (mut x, mut row) = (6u32, 0u32);
+    for e in legend {
+        if x > 6 && x + entry_width(e) > width {
+            x = 6;
+            row += 1;
+        }
+        out.push((x, row));
+        x += entry_width(e);
+    }
+    out
+}
+
+/// Extends `grid` with legend rows, note lines and a colour bar. Text that is wider than
+/// the grid widens the canvas rather than running off it.
 pub fn decorate(grid: &RgbImage, d: &Decorations) -> Result<RgbImage> {
     if let Some(cb) = &d.colorbar {
         if !(cb.min.is_finite() && cb.max.is_finite() && cb.max > cb.min) {
@@ -68,25 +90,27 @@ pub fn decorate(grid: &RgbImage, d: &Decorations) -> Result<RgbImage> {
         }
     }
     let (gw, gh) = grid.dimensions();
-    let legend_h = if d.legend.is_empty() { 0 } else { LINE_HEIGHT + 4 };
+    let widest_entry = d.legend.iter().map(entry_width).max().unwrap_or(0) + 6;
+    let widest_note = d.notes.iter().map(|n| 7 * n.chars().count() as u32 + 12).max().unwrap_or(0);
+    let body_w = gw.max(widest_entry).max(widest_note.min(gw.max(900)));
+    let layout = legend_layout(&d.legend, body_w);
+    let legend_rows = layout.last().map(|&(_, r)| r + 1).unwrap_or(0);
+    let legend_h = legend_rows * (LINE_HEIGHT + 4);
     let notes_h = d.notes.len() as u32 * LINE_HEIGHT;
     let right = if d.colorbar.is_some() { BAR_AREA } else { 0 };
-    let (width, height) = (gw + right, (gh + legend_h + notes_h).max(if right > 0 { 160 } else { 0 }));
+    let (width, height) = (body_w + right, (gh + legend_h + notes_h).max(if right > 0 { 160 } else { 0 }));
     let mut canvas = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     image::imageops::replace(&mut canvas, grid, 0, 0);
-    let mut x = 6u32;
-    let y = gh + 3;
-    // Swatch positions are laid out by estimated text width (7 px a character at 12 px).
-    for entry in &d.legend {
+    for (entry, &(x, row)) in d.legend.iter().zip(&layout) {
+        let y = gh + 3 + row * (LINE_HEIGHT + 4);
         for yy in y..y + 12 {
             for xx in x..x + 12 {
                 canvas.put_pixel(xx, yy, Rgb(entry.color));
             }
         }
-        x += 18 + 7 * entry.label.chars().count() as u32 + 14;
     }
-    let bar_h = height.saturating_sub(60).max(40);
-    let (bar_x, bar_y) = (gw + 12, 30u32);
+    let bar_h = height.saturating_sub(60).max(40).min(height.saturating_sub(31));
+    let (bar_x, bar_y) = (body_w + 12, 30u32);
     if let Some(cb) = &d.colorbar {
         let (lo, hi) = cb.map.domain();
         // Top row is the map's high end.
@@ -101,23 +125,29 @@ pub fn decorate(grid: &RgbImage, d: &Decorations) -> Result<RgbImage> {
             }
         }
     }
-    draw_text(&mut canvas, d, gh, bar_x, bar_y, bar_h)?;
+    draw_text(&mut canvas, d, &layout, gh, legend_h, (bar_x, bar_y, bar_h))?;
     Ok(canvas)
 }
 
-fn draw_text(canvas: &mut RgbImage, d: &Decorations, gh: u32, bar_x: u32, bar_y: u32, bar_h: u32) -> Result<()> {
+fn draw_text(
+    canvas: &mut RgbImage,
+    d: &Decorations,
+    layout: &[(u32, u32)],
+    gh: u32,
+    legend_h: u32,
+    (bar_x, bar_y, bar_h): (u32, u32, u32),
+) -> Result<()> {
     use plotters::prelude::*;
     ensure_font();
     let (width, height) = canvas.dimensions();
     let err = |e: &dyn std::fmt::Display| Error::Other(format!("drawing grid decorations: {e}"));
     let root = BitMapBackend::with_buffer(canvas.as_mut(), (width, height)).into_drawing_area();
     let style = ("sans-serif", 12).into_font().color(&BLACK);
-    let mut x = 6i32;
-    for entry in &d.legend {
-        root.draw(&Text::new(entry.label.clone(), (x + 16, gh as i32 + 2), style.clone())).map_err(|e| err(&e))?;
-        x += 18 + 7 * entry.label.chars().count() as i32 + 14;
+    for (entry, &(x, row)) in d.legend.iter().zip(layout) {
+        let y = gh + 2 + row * (LINE_HEIGHT + 4);
+        root.draw(&Text::new(entry.label.clone(), (x as i32 + 16, y as i32), style.clone())).map_err(|e| err(&e))?;
     }
-    let notes_top = gh + if d.legend.is_empty() { 2 } else { LINE_HEIGHT + 6 };
+    let notes_top = gh + legend_h + 2;
     for (i, note) in d.notes.iter().enumerate() {
         let y = (notes_top + i as u32 * LINE_HEIGHT) as i32;
         root.draw(&Text::new(note.clone(), (6, y), style.clone())).map_err(|e| err(&e))?;
@@ -157,14 +187,24 @@ mod tests {
         };
         let img = decorate(&plain, &d).unwrap();
         let (w, h) = img.dimensions();
-        assert_eq!(w, plain.width() + BAR_AREA);
+        let body = w - BAR_AREA;
+        assert!(body >= plain.width(), "the canvas holds the grid and its notes");
         assert!(h >= plain.height() + LINE_HEIGHT * 2);
         assert_eq!(img.get_pixel(8, plain.height() + 5), &Rgb([0, 160, 0]), "first swatch");
         // Colour bar: viridis' yellow at the top, purple at the bottom.
-        let top = img.get_pixel(plain.width() + 12 + 2, 31);
-        let bottom = img.get_pixel(plain.width() + 12 + 2, 30 + (h - 60).max(40) - 1);
+        let top = img.get_pixel(body + 12 + 2, 31);
+        let bottom = img.get_pixel(body + 12 + 2, 30 + (h - 60).max(40).min(h - 31) - 1);
         assert!(top.0[1] > 200 && top.0[2] < 100, "top of the bar is yellow: {top:?}");
         assert!(bottom.0[0] < 100 && bottom.0[2] > 60, "bottom of the bar is purple: {bottom:?}");
+        // A legend wider than a narrow grid wraps onto more rows instead of running off.
+        let narrow =
+            image_grid(&imgs.narrow(0, 0, 1), &GridOptions { columns: 1, scale: 1, ..Default::default() }).unwrap();
+        let many = Decorations {
+            legend: (0..6).map(|i| LegendEntry::new(format!("a long legend label {i}"), [0, 0, 200])).collect(),
+            ..Default::default()
+        };
+        let wrapped = decorate(&narrow, &many).unwrap();
+        assert!(wrapped.height() >= narrow.height() + 6 * LINE_HEIGHT, "one entry a row: {:?}", wrapped.dimensions());
         let e = decorate(
             &plain,
             &Decorations {

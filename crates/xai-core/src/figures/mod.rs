@@ -10,4 +10,5 @@ mod grid;
 pub use charts::{bar_chart, line_chart, line_chart_with, line_panels, Bar, ChartExtras, LineChart, Reference, Series};
 pub use colormap::{apply_colormap, heatmap_overlay, ColorMap};
 pub use decorations::{decorate, decorated_grid, save_decorated_grid, ColorBar, Decorations, LegendEntry};
+pub use font::ensure_font;
 pub use grid::{image_grid, save_grid, GridOptions};
