@@ -100,10 +100,7 @@ pub fn lime_bars(summary: &[SummaryRow], dir: &Path) -> xai_core::Result<()> {
 /// coloured by its relevance (`rel` `[25]`, red positive, blue negative; |r| < 0.01 hidden).
 pub fn explanation_image(slots: &[i64], rel: &[f64], title: &str, path: &Path) -> xai_core::Result<()> {
     let err = |e: &dyn std::fmt::Display| xai_core::Error::Other(format!("{}: {e}", path.display()));
-    static FONT: std::sync::Once = std::sync::Once::new();
-    FONT.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
-    });
+    xai_core::figures::ensure_font();
     xai_core::fsutil::atomic_write_with(path, |tmp| {
         let root = BitMapBackend::new(tmp, (260, 290)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
