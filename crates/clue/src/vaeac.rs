@@ -1,0 +1,131 @@
+//! Spec §5.3: VAEAC (arbitrary-conditioning VAE, Ivanov et al. 2019, as the official code
+//! implements it) over the tabular block layout: recognition net q(z|x), prior net
+//! p_ψ(z | x_obs, mask), generator; per-feature "top masker"; inpainting.
+
+use crate::blocks::Blocks;
+use crate::vae::{Net, Posterior, VaeSpec};
+use crate::{ClueError, Result};
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+/// A tabular VAEAC. Masks are `[N, D]` with 1 = unobserved.
+pub struct Vaeac {
+    pub blocks: Blocks,
+    pub spec: VaeSpec,
+    pub vs: nn::VarStore,
+    recognition: Net,
+    prior: Net,
+    generator: Net,
+}
+
+fn posterior(out: &Tensor, k: i64) -> Posterior {
+    Posterior { mu: out.narrow(1, 0, k), sigma: out.narrow(1, k, k).softplus().clamp_min(1e-3) }
+}
+
+/// `KL(N(mu_q, σ_q²) ‖ N(mu_p, σ_p²))` summed over the last dim: `[N]`.
+pub fn gaussian_kl_between(q: &Posterior, p: &Posterior) -> Tensor {
+    ((&p.sigma / &q.sigma).log() + (q.sigma.square() + (&q.mu - &p.mu).square()) / (p.sigma.square() * 2.0) - 0.5)
+        .sum_dim_intlist(-1, false, Kind::Float)
+}
+
+impl Vaeac {
+    pub fn new(blocks: Blocks, spec: VaeSpec, device: Device) -> Result<Self> {
+        spec.validate()?;
+        let vs = nn::VarStore::new(device);
+        let d = blocks.flat_dim();
+        let k = spec.latent_dim;
+        let recognition = Net::new(vs.root() / "recognition", d, 2 * k, &spec, false);
+        let prior = Net::new(vs.root() / "prior", 2 * d, 2 * k, &spec, false);
+        let generator = Net::new(vs.root() / "generator", k, d, &spec, false);
+        Ok(Self { blocks, spec, vs, recognition, prior, generator })
+    }
+
+    /// "Top masker" per feature: per row r ~ U(0, 1), each feature unobserved with
+    /// probability r, the bit expanded over the feature's one-hot block. `[N, D]`.
+    pub fn top_mask(&self, n: i64, device: Device) -> Tensor {
+        let f = self.blocks.n_features() as i64;
+        let r = Tensor::rand([n, 1], (Kind::Float, device));
+        let per_feature = Tensor::rand([n, f], (Kind::Float, device)).lt_tensor(&r).to_kind(Kind::Float);
+        let reps: Vec<i64> = self.blocks.widths().iter().map(|&w| w as i64).collect();
+        per_feature.repeat_interleave_self_tensor(&Tensor::from_slice(&reps).to(device), 1, None)
+    }
+
+    fn prior_t(&self, x: &Tensor, mask: &Tensor, train: bool) -> Posterior {
+        let observed = x * (1.0 - mask);
+        posterior(
+            &self.prior.forward_t(&Tensor::cat(&[observed, mask.shallow_clone()], 1), train),
+            self.spec.latent_dim as i64,
+        )
+    }
+
+    /// Per-row objective (to maximise): `log p(x | z∼q) − KL(q ‖ p_ψ) + R`, the
+    /// reconstruction over all entries (observed included, as the official code).
+    pub fn objective_t(&self, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let k = self.spec.latent_dim as i64;
+        let q = posterior(&self.recognition.forward_t(x, train), k);
+        let p = self.prior_t(x, mask, train);
+        let z = &q.mu + &q.sigma * q.mu.randn_like();
+        let out = self.generator.forward_t(&z, train);
+        let rec = self.blocks.gauss_cat_log_lik(x, &out);
+        let reg = -p.mu.square().sum_dim_intlist(1, false, Kind::Float) / (2.0 * 1e8)
+            + (p.sigma.log() - &p.sigma).sum_dim_intlist(1, false, Kind::Float) * 1e-4;
+        rec - gaussian_kl_between(&q, &p) + reg
+    }
+
+    /// Training loss with fresh top masks: `−mean(objective) / F`.
+    pub fn loss(&self, x: &Tensor) -> Tensor {
+        let mask = self.top_mask(x.size()[0], x.device());
+        -self.objective_t(x, &mask, true).mean(Kind::Float) / self.blocks.n_features() as f64
+    }
+
+    /// Inpainting (eval mode, no gradient): z = prior mean given the observed part,
+    /// generator output with hard one-hot categorical blocks (`probs`: softmax instead);
+    /// observed entries are kept.
+    pub fn inpaint(&self, x: &Tensor, mask: &Tensor, probs: bool) -> Result<Tensor> {
+        if x.size() != mask.size() || x.dim() != 2 || x.size()[1] as usize != self.blocks.flat_dim() {
+            return Err(ClueError::bad_input("inpaint", format!("x {:?} / mask {:?}", x.size(), mask.size())));
+        }
+        Ok(tch::no_grad(|| {
+            let p = self.prior_t(x, mask, false);
+            let out = self.generator.forward_t(&p.mu, false);
+            let filled = if probs { self.blocks.soft(&out) } else { self.blocks.hard(&out) };
+            x * (1.0 - mask) + filled * mask
+        }))
+    }
+}
+
+impl Vaeac {
+    /// Fits with Adam on fresh top masks each batch (no early stopping); returns the mean
+    /// training loss per epoch.
+    pub fn fit(&mut self, x: &Tensor, epochs: usize, batch_size: usize, lr: f64) -> Result<Vec<f64>> {
+        use xai_core::optim::{AdamConfig, Optimizer};
+        self.blocks.validate_rows(x)?;
+        if epochs == 0 || batch_size < 2 {
+            return Err(ClueError::invalid("vaeac fit", "needs epochs ≥ 1 and batch_size ≥ 2"));
+        }
+        let mut opt = AdamConfig::lr(lr).build(&self.vs)?;
+        let n = x.size()[0];
+        let mut history = vec![];
+        for epoch in 0..epochs {
+            let perm = Tensor::randperm(n, (Kind::Int64, x.device()));
+            let (mut sum, mut batches) = (0.0, 0);
+            let mut start = 0;
+            while start + 1 < n {
+                let len = (batch_size as i64).min(n - start);
+                let loss = self.loss(&x.index_select(0, &perm.narrow(0, start, len)));
+                let v = loss.double_value(&[]);
+                if !v.is_finite() {
+                    return Err(ClueError::NonFinite { what: "VAEAC loss".into(), at: format!("epoch {epoch}") });
+                }
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+                sum += v;
+                batches += 1;
+                start += len;
+            }
+            history.push(sum / batches.max(1) as f64);
+        }
+        Ok(history)
+    }
+}

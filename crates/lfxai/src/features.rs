@@ -1,0 +1,236 @@
+//! Label-free feature importance (paper §3.1): any gradient attribution wrapped around an
+//! encoder through the auxiliary function `g_x(x̃) = ⟨stopgrad f(x), f(x̃)⟩`, every path
+//! point paired with its own example's anchor (spec P1; the reference's tiled pairing is
+//! [`AnchorPairing::Tiled`]).
+//!
+//! Saliency goes through `xai_core::attribution::Saliency`; IG (Gauss–Legendre) and
+//! GradientShap (with recordable α draws) lay out their path points themselves and take
+//! their gradients through `xai_core::attribution::gradient`, because the core's IG has no
+//! Gauss–Legendre rule and its GradientShap cannot take given α's or expand example-major.
+
+use crate::params::{AnchorPairing, FeatureMethod};
+use crate::{LfxaiError, Result};
+use tch::{Kind, Tensor};
+use xai_core::attribution::{gradient, Attribution, GradientShap, Saliency, Target};
+
+/// A differentiable encoder `[B, …] → [B, d]` (extra output dimensions are flattened).
+pub type Encoder<'a> = &'a dyn Fn(&Tensor) -> Tensor;
+
+/// `f(x)` flattened to `[B, d]`, outside the graph: the anchors of the auxiliary function.
+pub fn anchors(encoder: Encoder<'_>, x: &Tensor) -> Tensor {
+    tch::no_grad(|| latent(encoder, x)).detach()
+}
+
+fn latent(encoder: Encoder<'_>, x: &Tensor) -> Tensor {
+    let h = encoder(x);
+    if h.dim() > 2 {
+        h.flatten(1, -1)
+    } else {
+        h
+    }
+}
+
+/// The auxiliary score `⟨anchor_r, f(x̃_r)⟩` of each row `r` of a batch of path points;
+/// `row_anchors` holds one (detached) anchor per row.
+pub fn auxiliary_scores(encoder: Encoder<'_>, points: &Tensor, row_anchors: &Tensor) -> Tensor {
+    let h = latent(encoder, points);
+    let kind = h.kind();
+    (h * row_anchors).sum_dim_intlist(1, false, kind)
+}
+
+fn aux_gradient(encoder: Encoder<'_>, points: &Tensor, row_anchors: &Tensor) -> Result<Tensor> {
+    let g = |t: &Tensor| auxiliary_scores(encoder, t, row_anchors);
+    let (grad, _) = gradient(&g, points, &Target::Scalar, false)?;
+    Ok(grad)
+}
+
+/// Gauss–Legendre nodes and weights mapped to [0, 1] (α_k = (1+t_k)/2, s_k = w_k/2, Σ s_k = 1),
+/// nodes ascending, computed in f64 by Newton's method on P_m.
+pub fn gauss_legendre(m: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut nodes = vec![0.0; m];
+    let mut weights = vec![0.0; m];
+    for i in 0..m {
+        // Chebyshev-like initial guess of the i-th largest root, then Newton.
+        let mut t = (std::f64::consts::PI * (i as f64 + 0.75) / (m as f64 + 0.5)).cos();
+        let mut dp = 1.0;
+        for _ in 0..100 {
+            let (mut p0, mut p1) = (1.0, t);
+            for k in 2..=m {
+                let p2 = ((2 * k - 1) as f64 * t * p1 - (k - 1) as f64 * p0) / k as f64;
+                p0 = p1;
+                p1 = p2;
+            }
+            let (pm, pm1) = (p1, p0);
+            dp = m as f64 * (t * pm - pm1) / (t * t - 1.0);
+            let step = pm / dp;
+            t -= step;
+            if step.abs() < 1e-16 {
+                break;
+            }
+        }
+        nodes[m - 1 - i] = t;
+        weights[m - 1 - i] = 2.0 / ((1.0 - t * t) * dp * dp);
+    }
+    (nodes.iter().map(|t| (1.0 + t) / 2.0).collect(), weights.iter().map(|w| w / 2.0).collect())
+}
+
+/// `baseline` broadcast to `x`'s shape: `[…]`, `[1, …]` (shared) or `[B, …]` (per example).
+fn broadcast_baseline(x: &Tensor, baseline: &Tensor) -> Result<Tensor> {
+    let (xs, bs) = (x.size(), baseline.size());
+    let ok = bs == xs || bs[..] == xs[1..] || (bs.len() == xs.len() && bs[0] == 1 && bs[1..] == xs[1..]);
+    if !ok {
+        return Err(LfxaiError::invalid(
+            "attribution baseline",
+            format!("shape {bs:?} fits neither one input {:?} nor the batch {xs:?}", &xs[1..]),
+        ));
+    }
+    Ok(baseline.to_device(x.device()).to_kind(x.kind()).expand(xs.as_slice(), false).contiguous())
+}
+
+fn check_input(x: &Tensor) -> Result<()> {
+    if x.dim() < 2 || x.size()[0] == 0 {
+        return Err(LfxaiError::invalid("explicands", format!("shape {:?}; need a non-empty batch [B, …]", x.size())));
+    }
+    Ok(())
+}
+
+/// Label-free importance `b_i(f, x)` of every input element for a batch `x`, shape of `x`.
+/// `baseline` is used by IG and GradientShap (ignored by Saliency and Random). GradientShap
+/// and Random draw from libtorch's generator: seed it (`tch::manual_seed`) for repeatable runs.
+///
+/// ```
+/// use lfxai::{features::label_free_attribution, FeatureMethod};
+/// use tch::{nn, nn::Module, Device, Kind, Tensor};
+///
+/// tch::manual_seed(0);
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let net = nn::seq().add(nn::linear(vs.root() / "l1", 6, 8, Default::default())).add_fn(|t| t.tanh())
+///     .add(nn::linear(vs.root() / "l2", 8, 3, Default::default()));
+/// let encoder = |x: &Tensor| net.forward(x);
+/// let x = Tensor::randn([4, 6], (Kind::Float, Device::Cpu));
+/// let baseline = Tensor::zeros([6], (Kind::Float, Device::Cpu));
+/// let ig = FeatureMethod::from_name("integrated_gradients").unwrap();
+/// let attr = label_free_attribution(&encoder, &x, &baseline, &ig).unwrap();
+/// assert_eq!(attr.size(), [4, 6]);
+/// // completeness: Σ_i b_i ≈ ‖f(x)‖² − ⟨f(x), f(0)⟩
+/// ```
+pub fn label_free_attribution(
+    encoder: Encoder<'_>,
+    x: &Tensor,
+    baseline: &Tensor,
+    method: &FeatureMethod,
+) -> Result<Tensor> {
+    method.validate()?;
+    check_input(x)?;
+    let x = x.detach();
+    match *method {
+        FeatureMethod::Saliency => {
+            let a = anchors(encoder, &x);
+            let g = |t: &Tensor| auxiliary_scores(encoder, t, &a);
+            Ok(Saliency { abs: true }.attribute(&g, &x, &Target::Scalar)?)
+        }
+        FeatureMethod::IntegratedGradients { steps } => integrated_gradients(encoder, &x, baseline, steps),
+        FeatureMethod::GradientShap { n_samples, stdev, pairing } => {
+            let b = x.size()[0];
+            let alphas = Tensor::rand([b * n_samples as i64], (Kind::Double, tch::Device::Cpu));
+            let alphas = Vec::<f64>::try_from(&alphas)?;
+            let xs = if stdev > 0.0 { Some(stdev) } else { None };
+            gradient_shap_with_alphas(encoder, &x, baseline, &alphas, n_samples, pairing, xs)
+        }
+        FeatureMethod::Random => Ok(x.randn_like()),
+    }
+}
+
+/// Label-free IG with `steps` Gauss–Legendre nodes; all `steps·B` path points in one batch,
+/// row `k·B + b` = step `k` of example `b` (alpha-major), paired with anchor `f(x_b)`.
+pub fn integrated_gradients(encoder: Encoder<'_>, x: &Tensor, baseline: &Tensor, steps: usize) -> Result<Tensor> {
+    FeatureMethod::IntegratedGradients { steps }.validate()?;
+    check_input(x)?;
+    let x = x.detach();
+    let base = broadcast_baseline(&x, baseline)?;
+    let a = anchors(encoder, &x);
+    let (alphas, weights) = gauss_legendre(steps);
+    let m = steps as i64;
+    let mut shape = vec![m];
+    shape.extend(std::iter::repeat(1).take(x.dim()));
+    let opts = (x.kind(), x.device());
+    let alpha = Tensor::from_slice(&alphas).to_kind(opts.0).to_device(opts.1).view(shape.as_slice());
+    let weight = Tensor::from_slice(&weights).to_kind(opts.0).to_device(opts.1).view(shape.as_slice());
+    let delta = &x - &base;
+    let points = (base.unsqueeze(0) + &alpha * delta.unsqueeze(0)).flatten(0, 1);
+    let grads = aux_gradient(encoder, &points, &a.repeat([m, 1]))?;
+    let mut gshape = vec![m];
+    gshape.extend(x.size());
+    let total = (grads.view(gshape.as_slice()) * weight).sum_dim_intlist(0, false, x.kind());
+    Ok(delta * total)
+}
+
+/// Label-free GradientShap with given α draws, laid out as Captum does: row `b·n_s + s`
+/// is sample `s` of example `b` and uses `alphas[b·n_s + s]`; the baseline of each example
+/// is its own (broadcast) baseline. `pairing` picks the anchor of each row (spec P1).
+/// `noise_stdev` adds N(0, σ²) to the inputs of every sample (SmoothGrad-style; default off).
+pub fn gradient_shap_with_alphas(
+    encoder: Encoder<'_>,
+    x: &Tensor,
+    baseline: &Tensor,
+    alphas: &[f64],
+    n_samples: usize,
+    pairing: AnchorPairing,
+    noise_stdev: Option<f64>,
+) -> Result<Tensor> {
+    check_input(x)?;
+    let x = x.detach();
+    let (b, ns) = (x.size()[0], n_samples as i64);
+    if ns < 1 || alphas.len() as i64 != b * ns {
+        return Err(LfxaiError::invalid(
+            "gradient_shap alphas",
+            format!("{} draws for {b} examples × {ns} samples", alphas.len()),
+        ));
+    }
+    let base = broadcast_baseline(&x, baseline)?;
+    let a = anchors(encoder, &x);
+    let expand = |t: &Tensor| t.repeat_interleave_self_int(ns, 0, None);
+    let xs = expand(&x);
+    let xs = match noise_stdev {
+        Some(s) if s > 0.0 => &xs + xs.randn_like() * s,
+        _ => xs,
+    };
+    let bs = expand(&base);
+    let mut ashape = vec![b * ns];
+    ashape.extend(std::iter::repeat(1).take(x.dim() - 1));
+    let alpha = Tensor::from_slice(alphas).to_kind(x.kind()).to_device(x.device()).view(ashape.as_slice());
+    let delta = &xs - &bs;
+    let points = &bs + &alpha * &delta;
+    let row_anchors = match pairing {
+        AnchorPairing::OwnExample => expand(&a),
+        AnchorPairing::Tiled => a.repeat([ns, 1]),
+    };
+    let grads = aux_gradient(encoder, &points, &row_anchors)?;
+    let mut shape = vec![b, ns];
+    shape.extend(&x.size()[1..]);
+    Ok((delta * grads).view(shape.as_slice()).mean_dim(1, false, x.kind()))
+}
+
+/// Per-unit importances (the disvae "individual dims"): for every latent unit `j`,
+/// `s_{j,i}(x) = |f_j(x) · GradientShap_i(f_j, x)|`; output `[B, d, …]`.
+pub fn per_unit_gradient_shap(
+    encoder: Encoder<'_>,
+    x: &Tensor,
+    baselines: &Tensor,
+    n_samples: usize,
+) -> Result<Tensor> {
+    check_input(x)?;
+    let x = x.detach();
+    let a = anchors(encoder, &x);
+    let d = a.size()[1];
+    let gs = GradientShap { baselines: baselines.shallow_clone(), n_samples: n_samples as i64, noise_stdev: 0.0 };
+    let f = |t: &Tensor| latent(encoder, t);
+    let mut units = Vec::with_capacity(d as usize);
+    for j in 0..d {
+        let attr = gs.attribute(&f, &x, &Target::Index(j))?;
+        let mut shape = vec![x.size()[0]];
+        shape.extend(std::iter::repeat(1).take(x.dim() - 1));
+        units.push((attr * a.select(1, j).view(shape.as_slice())).abs());
+    }
+    Ok(Tensor::stack(&units, 1))
+}

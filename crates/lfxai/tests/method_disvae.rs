@@ -1,0 +1,90 @@
+//! Properties of the disvae building blocks (spec §8, items 15, 16, 18): Burgess VAE parameter
+//! counts, VAE loss identities, and the streaming unit-map metrics.
+
+use lfxai::disentanglement::UnitMapStats;
+use lfxai::features::per_unit_gradient_shap;
+use lfxai::nets::count;
+use lfxai::vae::{beta_vae_loss, kl_normal, log_ratio_mean, reconstruction_loss, tcvae_terms, BurgessVae};
+use tch::{Device, Kind, Tensor};
+
+const D: (Kind, Device) = (Kind::Double, Device::Cpu);
+
+fn params(vae: &BurgessVae, prefix: &str) -> i64 {
+    count(&lfxai::nets::named_trainable(&vae.vs, prefix).into_iter().map(|(_, t)| t).collect::<Vec<_>>())
+}
+
+#[test]
+fn burgess_vae_parameter_counts_and_shapes() {
+    let small = BurgessVae::new(Device::Cpu, 32, 1, 3).unwrap();
+    assert_eq!((params(&small, "encoder"), params(&small, "decoder")), (232_038, 231_745));
+    let big = BurgessVae::new(Device::Cpu, 64, 1, 6).unwrap();
+    assert_eq!((params(&big, "encoder"), params(&big, "decoder")), (249_996, 248_929));
+    let x = Tensor::rand([2, 1, 32, 32], (Kind::Float, Device::Cpu));
+    let (recon, mu, logvar, z) = small.forward_t(&x, true);
+    assert_eq!(
+        (recon.size(), mu.size(), logvar.size(), z.size()),
+        (vec![2, 1, 32, 32], vec![2, 3], vec![2, 3], vec![2, 3])
+    );
+    let (_, mu_e, _, z_e) = small.forward_t(&x, false);
+    assert!(mu_e.equal(&z_e), "z = μ at evaluation");
+    assert!(BurgessVae::new(Device::Cpu, 48, 1, 3).unwrap_err().to_string().contains("32 or 64"));
+    // Per-unit maps of the μ head: [B, d, 1, 32, 32], non-negative.
+    let enc = |t: &Tensor| small.encode(t).0;
+    let maps = per_unit_gradient_shap(&enc, &x, &Tensor::zeros([1, 1, 32, 32], (Kind::Float, Device::Cpu)), 2).unwrap();
+    assert_eq!(maps.size(), [2, 3, 1, 32, 32]);
+    assert!(maps.min().double_value(&[]) >= 0.0);
+}
+
+#[test]
+fn vae_loss_identities() {
+    tch::manual_seed(0);
+    let (mu, logvar) = (Tensor::randn([4, 3], D), Tensor::randn([4, 3], D) * 0.5);
+    // Closed-form KL against Monte Carlo.
+    let reps = 20_000;
+    let (mu_r, lv_r) = (mu.repeat([reps, 1]), logvar.repeat([reps, 1]));
+    let z = &mu_r + (&lv_r * 0.5).exp() * mu_r.randn_like();
+    let mc = log_ratio_mean(&z, &mu_r, &lv_r).double_value(&[]);
+    let exact = kl_normal(&mu, &logvar).double_value(&[]);
+    assert!((mc - exact).abs() <= 1e-2 * exact.abs().max(1.0), "{mc} vs {exact}");
+    // β-TCVAE: MI + TC + DWKL = mean(log q(z|x) − log p(z)) exactly.
+    let z = &mu + (&logvar * 0.5).exp() * mu.randn_like();
+    let (mi, tc, dwkl) = tcvae_terms(&z, &mu, &logvar);
+    let sum = (mi + tc + dwkl).double_value(&[]);
+    assert!((sum - log_ratio_mean(&z, &mu, &logvar).double_value(&[])).abs() < 1e-10);
+    // β = 0: only the reconstruction term.
+    let x = Tensor::rand([4, 1, 8, 8], D).round();
+    let recon = Tensor::rand([4, 1, 8, 8], D) * 0.98 + 0.01;
+    let l0 = beta_vae_loss(&recon, &x, &mu, &logvar, 0.0).double_value(&[]);
+    assert!((l0 - reconstruction_loss(&recon, &x).double_value(&[])).abs() < 1e-12);
+}
+
+#[test]
+fn unit_map_metrics() {
+    tch::manual_seed(1);
+    let one = Tensor::rand([5, 1, 4, 4], D);
+    let same = one.repeat([1, 3, 1, 1]); // identical unit maps
+    let mut s = UnitMapStats::new(3);
+    s.update(&same).unwrap();
+    assert!((s.pearson() - 1.0).abs() < 1e-9 && (s.cosine() - 1.0).abs() < 1e-9);
+    assert!((s.entropy() - 3f64.ln()).abs() < 1e-12, "uniform shares: ln d");
+    assert_eq!(s.active_neurons(), 0.0, "a share of exactly 1/d is not active");
+    let peaked = Tensor::zeros([2, 3, 4, 4], D);
+    let _ = peaked.narrow(1, 0, 1).fill_(1.0);
+    let mut p = UnitMapStats::new(3);
+    p.update(&peaked).unwrap();
+    assert!(p.entropy().abs() < 1e-12 && (p.active_neurons() - 1.0).abs() < 1e-12);
+    // Streaming over chunks equals the two-pass Pearson on everything.
+    let maps = Tensor::rand([9, 4, 3, 3], D);
+    let mut st = UnitMapStats::new(4);
+    for i in 0..3 {
+        st.update(&maps.narrow(0, 3 * i, 3)).unwrap();
+    }
+    let flat = maps.transpose(0, 1).reshape([4, -1]);
+    let corr = flat.corrcoef();
+    for j in 0..4 {
+        for k in 0..4 {
+            assert!((st.pearson_matrix()[j][k] - corr.double_value(&[j as i64, k as i64])).abs() < 1e-9);
+        }
+    }
+    assert!(st.update(&Tensor::rand([2, 5, 3, 3], D)).unwrap_err().to_string().contains("expected [B, 4"));
+}

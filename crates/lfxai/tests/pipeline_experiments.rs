@@ -1,0 +1,279 @@
+//! Experiments end to end through the runner on tiny MNIST configs, determinism, and bad input.
+
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use xai_core::runner::{Embedded, Finished, RunArgs};
+
+const FEATURES: Embedded = Embedded {
+    path: "configs/lfxai/mnist_consistency_features_smoke.toml",
+    text: include_str!("../../../configs/lfxai/mnist_consistency_features_smoke.toml"),
+};
+const ECG_FEATURES: Embedded = Embedded {
+    path: "configs/lfxai/ecg5000_consistency_features_smoke.toml",
+    text: include_str!("../../../configs/lfxai/ecg5000_consistency_features_smoke.toml"),
+};
+const ROAR: Embedded = Embedded {
+    path: "configs/lfxai/mnist_roar_test_smoke.toml",
+    text: include_str!("../../../configs/lfxai/mnist_roar_test_smoke.toml"),
+};
+const PRETEXT: Embedded = Embedded {
+    path: "configs/lfxai/mnist_pretext_smoke.toml",
+    text: include_str!("../../../configs/lfxai/mnist_pretext_smoke.toml"),
+};
+const DISVAE: Embedded = Embedded {
+    path: "configs/lfxai/mnist_disvae_smoke.toml",
+    text: include_str!("../../../configs/lfxai/mnist_disvae_smoke.toml"),
+};
+const EXAMPLES: Embedded = Embedded {
+    path: "configs/lfxai/mnist_consistency_examples_smoke.toml",
+    text: include_str!("../../../configs/lfxai/mnist_consistency_examples_smoke.toml"),
+};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+fn mnist_present() -> bool {
+    let root = xai_core::data::data_root(None);
+    let ok = root.join("mnist").is_dir();
+    if !ok {
+        println!("NOTICE: no MNIST under {}; pipeline test skipped", root.display());
+    }
+    ok
+}
+
+/// libtorch's generator is global: runs in parallel test threads would interleave draws.
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run(embedded: Embedded, runs: &Path, extra: &[&str]) -> anyhow::Result<Finished> {
+    let _guard = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let mut argv: Vec<String> = vec!["lfxai".into(), "--runs-dir".into(), runs.display().to_string()];
+    argv.extend(["--threads".into(), "1".into()]);
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let cli = Cli::parse_from(argv);
+    xai_core::runner::run::<lfxai::experiments::Config, _>("lfxai", embedded, &cli.run, lfxai::experiments::run)
+}
+
+fn sets(pairs: &[&str]) -> Vec<String> {
+    pairs.iter().flat_map(|p| ["--set".to_string(), p.to_string()]).collect()
+}
+
+const TINY_FEATURES: [&str; 7] = [
+    "data.n_train=300",
+    "data.n_test=40",
+    "train.epochs=1",
+    "train.batch_size=50",
+    "features.ig_steps=8",
+    "features.batch_size=20",
+    "features.perturb_pct=[5, 20, 100]",
+];
+
+#[test]
+fn features_experiment_end_to_end_and_deterministic() {
+    if !mnist_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = sets(&TINY_FEATURES);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = run(FEATURES, dir.path(), &args).unwrap();
+    for f in
+        ["consistency_features.csv", "summary.csv", "train_log.csv", "figures/consistency_features.png", "timing.json"]
+    {
+        assert!(a.folder.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(a.folder.join("consistency_features.csv")).unwrap();
+    assert!(csv.starts_with("dataset,seed,method,pct_perturbed,batch,rep_shift"), "{csv}");
+    assert!(a.verdict.contains("mnist_consistency_features_smoke"), "{}", a.verdict);
+    let b = run(FEATURES, dir.path(), &args).unwrap();
+    assert_eq!(csv, std::fs::read_to_string(b.folder.join("consistency_features.csv")).unwrap(), "same seed, same CSV");
+}
+
+#[test]
+fn ecg_features_experiment_end_to_end() {
+    let root = xai_core::data::data_root(None);
+    if !root.join("ecg5000").is_dir() {
+        println!("NOTICE: no ECG5000 under {}; pipeline test skipped", root.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = sets(&[
+        "data.n_train=40",
+        "data.n_test=10",
+        "model.latent_dim=4",
+        "train.epochs=1",
+        "train.batch_size=16",
+        "features.ig_steps=4",
+        "features.gs_samples=2",
+        "features.batch_size=10",
+        "features.perturb_pct=[10, 100]",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = run(ECG_FEATURES, dir.path(), &args).unwrap();
+    let csv = std::fs::read_to_string(a.folder.join("consistency_features.csv")).unwrap();
+    assert!(csv.contains("ecg5000,42,integrated_gradients,10.0,0,"), "{csv}");
+}
+
+#[test]
+fn roar_experiment_end_to_end() {
+    if !mnist_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = sets(&[
+        "data.n_train=100",
+        "data.n_test=40",
+        "train.epochs=1",
+        "train.batch_size=50",
+        "features.methods=[\"integrated_gradients\", \"random\"]",
+        "features.ig_steps=4",
+        "features.batch_size=50",
+        "features.perturb_pct=[50, 100]",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = run(ROAR, dir.path(), &args).unwrap();
+    let csv = std::fs::read_to_string(a.folder.join("roar.csv")).unwrap();
+    assert!(csv.starts_with("seed,method,pct_removed,test_loss"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
+    assert!(a.passed, "equal losses at 100%: {}", a.verdict);
+}
+
+#[test]
+fn pretext_experiment_end_to_end() {
+    if !mnist_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = sets(&[
+        "run.seeds=[1]",
+        "data.n_train=100",
+        "data.n_test=20",
+        "train.epochs=1",
+        "train.batch_size=50",
+        "features.gs_samples=1",
+        "features.batch_size=20",
+        "examples.n_subtrain=20",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = run(PRETEXT, dir.path(), &args).unwrap();
+    for f in ["feature_pearson_run0.csv", "example_pearson_run0.csv", "feature_pearson.csv", "tables.md"] {
+        assert!(a.folder.join("pretext").join(f).is_file(), "{f}");
+    }
+    let csv = std::fs::read_to_string(a.folder.join("pretext/feature_pearson.csv")).unwrap();
+    assert!(csv.starts_with("task,reconstruction,denoising,inpainting,classification"), "{csv}");
+}
+
+#[test]
+fn disvae_experiment_end_to_end() {
+    if !mnist_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = sets(&[
+        "data.n_train=100",
+        "data.n_test=10",
+        "train.epochs=1",
+        "train.batch_size=50",
+        "features.gs_samples=1",
+        "disvae.betas=[1.0]",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = run(DISVAE, dir.path(), &args).unwrap();
+    let csv = std::fs::read_to_string(a.folder.join("disvae/metrics.csv")).unwrap();
+    assert!(csv.starts_with("dataset,loss,beta,run,pearson,cosine,entropy,active_neurons"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(a.passed, "{}", a.verdict);
+    let e = error_of(DISVAE, &["--set", "disvae.losses=[\"beta_magic\"]"]);
+    assert!(e.contains("beta_magic"), "{e}");
+}
+
+#[test]
+fn examples_experiment_end_to_end_and_resume() {
+    if !mnist_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = sets(&[
+        "data.n_train=300",
+        "data.n_test=100",
+        "train.epochs=2",
+        "train.batch_size=50",
+        "examples.n_subtrain=20",
+        "examples.n_subtest=20",
+        "examples.if_depth=2",
+        "examples.if_batch=4",
+        "examples.simplex_steps=50",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = run(EXAMPLES, dir.path(), &args).unwrap();
+    let csv = std::fs::read_to_string(a.folder.join("consistency_examples.csv")).unwrap();
+    assert!(csv.starts_with("dataset,seed,explainer,type,pct_selected,similarity_rate"), "{csv}");
+    for e in ["influence", "tracin", "simplex", "dknn"] {
+        assert!(csv.contains(&format!(",{e},most,")), "{e} rows");
+    }
+    assert!(a.folder.join("checkpoints/tracin_seed1_epoch000.safetensors").is_file());
+    assert!(a.folder.join("checkpoints/tracin_seed1_epoch001.safetensors").is_file());
+    // Resuming the finished folder reuses the stored cell: identical table.
+    let folder = a.folder.display().to_string();
+    let mut resume_args = args.clone();
+    resume_args.extend(["--resume", folder.as_str()]);
+    let b = run(EXAMPLES, dir.path(), &resume_args).unwrap();
+    // Values equal up to serde_json's float parsing (the stored cell is re-read; 1 ulp).
+    let resumed = std::fs::read_to_string(b.folder.join("consistency_examples.csv")).unwrap();
+    assert_eq!(csv.lines().count(), resumed.lines().count());
+    for (l, r) in csv.lines().zip(resumed.lines()).skip(1) {
+        let (lv, rv) = (l.rsplit(',').next().unwrap(), r.rsplit(',').next().unwrap());
+        let (lv, rv): (f64, f64) = (lv.parse().unwrap(), rv.parse().unwrap());
+        assert!((lv - rv).abs() <= 1e-12, "{l} vs {r}");
+        assert_eq!(l.rsplit_once(',').unwrap().0, r.rsplit_once(',').unwrap().0);
+    }
+}
+
+fn error_of(embedded: Embedded, extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let e = run(embedded, dir.path(), extra).unwrap_err();
+    format!("{e:#}")
+}
+
+#[test]
+fn bad_configs_are_clear_errors() {
+    let e = error_of(FEATURES, &["--set", "features.methods=[\"deeplift_magic\"]"]);
+    assert!(e.contains("deeplift_magic") && e.contains("integrated_gradients"), "{e}");
+    let e = error_of(FEATURES, &["--set", "features.perturb_pct=[5, 150]"]);
+    assert!(e.contains("150") && e.contains("0–100"), "{e}");
+    let e = error_of(EXAMPLES, &["--set", "examples.n_subtrain=0"]);
+    assert!(e.contains("must not be empty"), "{e}");
+    let e = error_of(FEATURES, &["--set", "data.dataset=\"cifar10\""]);
+    assert!(e.contains("cifar10"), "{e}");
+    let e = error_of(FEATURES, &["--set", "model.kind=\"lstm_ae\""]);
+    assert!(e.contains("does not fit"), "{e}");
+    let e = error_of(FEATURES, &["--set", "compat.gradshap_anchor=\"sideways\""]);
+    assert!(e.contains("sideways"), "{e}");
+}
+
+fn write_idx(path: &Path, dims: &[u32], magic: u32) {
+    let mut bytes = magic.to_be_bytes().to_vec();
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend(vec![0u8; dims.iter().product::<u32>() as usize]);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn missing_or_malformed_dataset_files_are_clear_errors() {
+    let empty = tempfile::tempdir().unwrap();
+    let e = error_of(FEATURES, &["--data-dir", &empty.path().display().to_string()]);
+    assert!(e.contains("mnist"), "{e}");
+    let bad = tempfile::tempdir().unwrap();
+    let m: PathBuf = bad.path().join("mnist");
+    std::fs::create_dir_all(&m).unwrap();
+    for (prefix, n) in [("train", 5u32), ("t10k", 3)] {
+        write_idx(&m.join(format!("{prefix}-images-idx3-ubyte")), &[n, 27, 27], 0x0803);
+        write_idx(&m.join(format!("{prefix}-labels-idx1-ubyte")), &[n], 0x0801);
+    }
+    let e = error_of(FEATURES, &["--data-dir", &bad.path().display().to_string()]);
+    assert!(e.contains("27x27"), "{e}");
+}
