@@ -12,7 +12,7 @@ use crate::Result;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use xai_core::progress::EpochBar;
+use xai_core::progress::{BatchBar, EpochBar};
 use xai_core::run::CsvLog;
 use xai_core::train::batch_indices;
 
@@ -129,6 +129,8 @@ pub fn train(
             rand_chacha::ChaCha8Rng::seed_from_u64(sched.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         let batches = batch_indices(n, sched.batch_size, true, &mut rng, train.x.device());
         let start = meta.step - epoch as u64 * spe;
+        // A paper-scale epoch is hundreds of multi-second steps: show the batches too.
+        let batch_bar = BatchBar::new("vibi batch", batches.len().saturating_sub(start as usize));
         for idx in batches.iter().skip(start as usize) {
             if meta.step >= total {
                 break;
@@ -152,10 +154,13 @@ pub fn train(
                 acc_sampled: s.acc_sampled,
                 seconds: dt,
             })?;
+            batch_bar.inc();
+            batch_bar.message(format!("loss={:.4}", s.loss));
             if sched.checkpoint_every > 0 && meta.step % sched.checkpoint_every == 0 && meta.step % spe != 0 {
                 checkpoint::save_last(&ckpt_dir, vibi, meta.clone())?;
             }
         }
+        batch_bar.finish();
         let epoch_complete = meta.step == (epoch as u64 + 1) * spe;
         let r = evaluate(
             vibi,
