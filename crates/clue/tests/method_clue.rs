@@ -9,6 +9,15 @@ use clue::vae::{TabularVae, VaeSpec};
 use clue::Result;
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's generator is global and the tests of one binary run in parallel: each test
+/// holds this lock so its seeded draws are its own (otherwise the weights a test gets depend
+/// on which other test drew first, and results vary from run to run).
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn random_bnn(spec: MlpSpec, s: usize, seed: i64) -> BnnSamples {
     tch::manual_seed(seed);
     let snaps: Vec<Vec<Tensor>> = (0..s)
@@ -28,6 +37,7 @@ fn reg_spec() -> MlpSpec {
 
 #[test]
 fn early_stop_index_rule() {
+    let _rng = rng_lock();
     // Row 0 converges: |c[t−3] − c[t]| < 0.01·c0 first at t = 6 → returned index 4.
     // Row 1 keeps dropping by 1 per step: never converges → the last iterate.
     // Row 2 is flat from the start but cannot stop before t > min_steps (t = 4 → index 2).
@@ -60,6 +70,7 @@ fn early_stop_index_rule() {
 
 #[test]
 fn huge_lambda_stays_at_the_reconstruction() {
+    let _rng = rng_lock();
     // Tiny models: one thread avoids OpenMP barrier stalls on a busy machine.
     tch::set_num_threads(1);
     tch::manual_seed(0);
@@ -113,6 +124,7 @@ fn huge_lambda_with_exact_linear_vae_stays_at_x0() {
 
 #[test]
 fn zero_lambda_lowers_uncertainty() {
+    let _rng = rng_lock();
     let x0 = lsat_rows(64);
     let bnn = random_bnn(reg_spec(), 10, 4);
     let p = ClueParams { lambda_x: 0.0, lr: 0.05, max_steps: 30, ..Default::default() };
@@ -128,6 +140,7 @@ fn zero_lambda_lowers_uncertainty() {
 
 #[test]
 fn closure_model_and_restarts() {
+    let _rng = rng_lock();
     // A user's own 2-member ensemble of linear classifiers as a probability function.
     tch::manual_seed(5);
     let w = Tensor::randn([2, 12, 3], (Kind::Float, Device::Cpu));
@@ -148,6 +161,7 @@ fn closure_model_and_restarts() {
 
 #[test]
 fn bad_params_are_errors() {
+    let _rng = rng_lock();
     let bad = ClueParams { n_early_stop: 9, ..Default::default() };
     assert!(Clue::new(bad).unwrap_err().to_string().contains("clue.n_early_stop"));
     let bad = ClueParams { lambda_x: f64::NAN, ..Default::default() };
