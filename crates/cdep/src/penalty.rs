@@ -4,7 +4,7 @@
 
 use crate::cd::Decomp;
 use crate::{CdepError, Result};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// The blob's share `σ(β − γ)` for every entry.
 pub fn share(d: &Decomp) -> Tensor {
@@ -16,9 +16,10 @@ pub fn share(d: &Decomp) -> Tensor {
 /// batch.
 pub fn image(d: &Decomp) -> Tensor {
     if d.rel.numel() == 0 {
-        return Tensor::zeros([], (Kind::Float, d.rel.device()));
+        return Tensor::zeros([], (d.rel.kind(), d.rel.device()));
     }
-    share(d).mean(Kind::Float)
+    // In the input's dtype: f64 end to end when the model and data are f64.
+    share(d).mean(d.rel.kind())
 }
 
 /// The image penalty summed over `n_blobs` blobs that were decomposed as one stacked
@@ -44,8 +45,9 @@ pub fn text(d: &Decomp, labels: &Tensor, flagged: &Tensor) -> Result<Tensor> {
     let rel = d.rel.f_gather(1, &idx, false)?.squeeze_dim(1);
     let irrel = d.irrel.f_gather(1, &idx, false)?.squeeze_dim(1);
     let w = flagged.detach().to_kind(rel.kind());
-    let total = ((rel - irrel).softplus() * &w).sum(Kind::Float);
-    Ok(total / w.sum(Kind::Float).clamp_min(1.0))
+    let kind = rel.kind();
+    let total = ((rel - irrel).softplus() * &w).sum(kind);
+    Ok(total / w.sum(kind).clamp_min(1.0))
 }
 
 /// ISIC penalty: over benign images with a patch (the rows of `d`), the blob's share for

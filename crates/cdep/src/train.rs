@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use xai_core::optim::Optimizer;
+use xai_core::progress::BatchBar;
 use xai_core::train::{batch_indices, fit, EpochRecord, FitOptions, Monitor};
 
 /// How one run trains.
@@ -39,14 +40,34 @@ pub enum Select {
 #[derive(Debug, Clone, Default)]
 pub struct EvalOut {
     pub val_loss: f64,
-    /// Named metrics (val_acc, test_acc, blob share…).
+    /// Named metrics (val_acc, test_acc, blob share…): accuracies (`…acc`) in percent,
+    /// shares and rates (`…_share`, `…_flip`, `…flip_rate`) as fractions. The epoch log
+    /// shows both in percent with the unit in the name ([`shown_metrics`]).
     pub metrics: Vec<(String, f64)>,
+}
+
+/// A metric as the epoch log line shows it: one convention, percent with the unit named
+/// (`val_acc%=13.5 test_share%=58.0`); other metrics (losses, AUC) unchanged.
+pub fn shown_metric(name: &str, value: f64) -> (String, f64) {
+    if name.ends_with("acc") {
+        (format!("{name}%"), value)
+    } else if name.ends_with("_share") || name.ends_with("_flip") || name.ends_with("flip_rate") {
+        (format!("{name}%"), 100.0 * value)
+    } else {
+        (name.to_string(), value)
+    }
+}
+
+/// [`shown_metric`] over a list.
+pub fn shown_metrics(metrics: &[(String, f64)]) -> Vec<(String, f64)> {
+    metrics.iter().map(|(n, v)| shown_metric(n, *v)).collect()
 }
 
 /// One epoch's log line (training loss split into its parts).
 #[derive(Debug, Clone)]
 pub struct EpochLog {
-    /// The shared loop's record (its `val_loss` is the validation loss).
+    /// The shared loop's record (its `val_loss` is the validation loss; `extra` holds the
+    /// evaluation's metrics as [`EvalOut`] reports them, not as the log shows them).
     pub record: EpochRecord,
     /// The validation loss itself.
     pub val_loss: f64,
@@ -114,9 +135,10 @@ pub fn train(
     let parts = Cell::new((0.0f64, 0.0f64));
     let train_secs = Cell::new(0.0f64);
     let last_val_loss = Cell::new(f64::NAN);
+    let last_metrics = RefCell::new(Vec::new());
     let monitor = match spec.select {
         Select::ValLoss => Monitor::default(),
-        Select::ValAcc => Monitor::maximize("val_acc"),
+        Select::ValAcc => Monitor::maximize(&shown_metric("val_acc", 0.0).0),
     };
     let opts = FitOptions { label: spec.label.clone(), epochs: spec.epochs, patience: spec.patience, monitor };
     let mut logs = vec![];
@@ -145,11 +167,15 @@ pub fn train(
         || {
             let e = evaluate().map_err(keep)?;
             last_val_loss.set(e.val_loss);
-            Ok((e.val_loss, e.metrics))
+            let shown = shown_metrics(&e.metrics);
+            *last_metrics.borrow_mut() = e.metrics;
+            Ok((e.val_loss, shown))
         },
         |rec| {
             let (pred, pen) = parts.get();
-            let log = EpochLog { record: rec.clone(), val_loss: last_val_loss.get(), pred_loss: pred, penalty: pen };
+            let mut record = rec.clone();
+            record.extra = last_metrics.borrow().clone();
+            let log = EpochLog { record, val_loss: last_val_loss.get(), pred_loss: pred, penalty: pen };
             on_epoch(&log).map_err(keep)?;
             logs.push(log);
             Ok(())
@@ -176,6 +202,8 @@ fn train_epoch(
     let zero = || Tensor::zeros([], (Kind::Float, device));
     let (mut loss_sum, mut pen_sum) = (zero(), zero());
     let n_batches = batches.len().max(1) as f64;
+    // Per-batch progress (rate, ETA) without a host sync: a paper-scale CDEP epoch takes minutes.
+    let bar = BatchBar::new(&spec.label, batches.len());
     for idx in batches {
         opt.zero_grad();
         let mut pen_batch = zero();
@@ -204,7 +232,9 @@ fn train_epoch(
             loss_sum += loss.detach();
         }
         pen_sum += pen_batch;
+        bar.inc();
     }
+    bar.finish();
     // One host sync per epoch.
     Ok((loss_sum.double_value(&[]) / n_batches, pen_sum.double_value(&[]) / n_batches))
 }

@@ -23,7 +23,7 @@ fn masks(shape: &[i64]) -> Vec<Tensor> {
 #[test]
 fn linear_and_conv_rules_are_complete() {
     tch::manual_seed(1);
-    let split = BiasSplit::default();
+    let split = BiasSplit::SYMMETRIC;
     let x = Tensor::randn([4, 12], F);
     let (w, b) = (Tensor::randn([7, 12], F), Tensor::randn([7], F));
     let y = x.matmul(&w.tr()) + &b;
@@ -49,7 +49,7 @@ fn linear_and_conv_rules_are_complete() {
 fn bias_split_halves_at_zero_and_follows_magnitudes() {
     let b = Tensor::from_slice(&[1.0f32, -2.0, 3.0]);
     let z = Tensor::zeros([1, 3], F);
-    let d = split_bias(z.shallow_clone(), z.shallow_clone(), &b, BiasSplit::default());
+    let d = split_bias(z.shallow_clone(), z.shallow_clone(), &b, BiasSplit::SYMMETRIC);
     assert_close(&d.rel, &(&b / 2.0).unsqueeze(0), "β' = b/2");
     assert_close(&d.irrel, &(&b / 2.0).unsqueeze(0), "γ' = b/2");
     assert_close(&d.total(), &b.unsqueeze(0), "sum = b");
@@ -57,7 +57,7 @@ fn bias_split_halves_at_zero_and_follows_magnitudes() {
     let r = split_bias(z.shallow_clone(), z.shallow_clone(), &b, BiasSplit::Reference);
     assert!(r.total().abs().max().double_value(&[]) < 1e-6);
     let beta = Tensor::from_slice(&[0.5f32, -1.0, 2.0]).unsqueeze(0);
-    let d = split_bias(beta.shallow_clone(), z, &b, BiasSplit::default());
+    let d = split_bias(beta.shallow_clone(), z, &b, BiasSplit::SYMMETRIC);
     assert!(d.irrel.abs().max().double_value(&[]) < 1e-6, "γ = 0 → γ' ≈ 0");
     assert_close(&d.rel, &(beta + b.unsqueeze(0)), "β' takes the whole bias");
 }
@@ -111,7 +111,7 @@ fn batch_norm_rule_is_complete() {
     let p = BatchNormParams { weight: Some(&w), bias: Some(&b), running_mean: &mean, running_var: &var, eps: 1e-5 };
     for m in masks(&[5, 5]) {
         let d = Decomp::from_mask(&x, &m).unwrap();
-        assert_close(&affine::batch_norm(&d, &p, BiasSplit::default()).unwrap().total(), &y, "batch norm");
+        assert_close(&affine::batch_norm(&d, &p, BiasSplit::SYMMETRIC).unwrap().total(), &y, "batch norm");
     }
 }
 

@@ -36,7 +36,7 @@ fn check_net(net: &Sequential, x: &Tensor, mask_shape: &[i64], what: &str) {
     let scale = logits.abs().max().double_value(&[]).max(1.0);
     let err = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) / scale;
     for pool_before_relu in [false, true] {
-        let opts = CdOptions { pool_before_relu, ..Default::default() };
+        let opts = CdOptions { pool_before_relu, ..CdOptions::symmetric() };
         for _ in 0..3 {
             let m = Tensor::rand(mask_shape, F).ge(0.5).to_kind(Kind::Float);
             let d = net.cd(x, &m, &opts).unwrap();
@@ -74,8 +74,8 @@ fn orders_differ_but_forward_does_not() {
     let net = nets::mnist_cnn(&vs.root(), 3, 500).unwrap();
     let x = Tensor::randn([2, 3, 28, 28], F);
     let m = Tensor::rand([28, 28], F).ge(0.5).to_kind(Kind::Float);
-    let a = net.cd(&x, &m, &CdOptions { pool_before_relu: false, ..Default::default() }).unwrap();
-    let b = net.cd(&x, &m, &CdOptions { pool_before_relu: true, ..Default::default() }).unwrap();
+    let a = net.cd(&x, &m, &CdOptions::forward_order()).unwrap();
+    let b = net.cd(&x, &m, &CdOptions::symmetric()).unwrap();
     assert!((a.rel - b.rel).abs().max().double_value(&[]) > 1e-6, "the two orders give different splits");
 }
 
@@ -127,7 +127,7 @@ fn stacked_blobs_match_per_blob_cd_through_every_layer_kind() {
     let x = Tensor::randn([3, 2, 10, 10], F);
     let masks = Tensor::rand([3, 10, 10], F).ge(0.6).to_kind(Kind::Float);
     for pool_before_relu in [false, true] {
-        let opts = CdOptions { pool_before_relu, ..Default::default() };
+        let opts = CdOptions { pool_before_relu, ..CdOptions::symmetric() };
         let stacked = net.cd_blobs(&x, &masks, &opts).unwrap();
         for i in 0..3 {
             let one = net.cd(&x, &masks.get(i), &opts).unwrap();
@@ -141,4 +141,47 @@ fn stacked_blobs_match_per_blob_cd_through_every_layer_kind() {
     let bad = Sequential::new(vec![Layer::Custom { name: "identity_op".into(), forward: custom }]);
     let e = bad.cd_blobs(&x, &masks, &CdOptions::default()).unwrap_err().to_string();
     assert!(e.contains("identity_op"), "{e}");
+}
+
+/// `cd_blobs` (the training penalty's path) equals one `cd` per blob in every mode, on a
+/// zero background (DecoyMNIST's raw pixels: the reference split drops biases there) and
+/// on a constant one (exact max-pool ties: both paths take the forward activation's winner).
+#[test]
+fn stacked_equals_per_blob_on_zero_and_constant_backgrounds() {
+    tch::manual_seed(11);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = cdep::nets::mnist_cnn(&vs.root(), 3, 32).unwrap();
+    let digit = Tensor::zeros([4, 3, 28, 28], F);
+    digit.narrow(2, 8, 12).narrow(3, 10, 8).copy_(&Tensor::rand([4, 3, 12, 8], F));
+    let constant = &digit + 0.25; // exact ties in every background pooling window
+    let masks = Tensor::rand([3, 28, 28], F).ge(0.7).to_kind(Kind::Float);
+    let _ = masks.get(2).narrow(0, 0, 6).fill_(1.0); // a blob over pure background
+    for (what, x) in [("zero background", &digit), ("constant background", &constant)] {
+        for opts in [CdOptions::reference(), CdOptions::symmetric(), CdOptions::forward_order()] {
+            let stacked = net.cd_blobs(x, &masks, &opts).unwrap();
+            for i in 0..3 {
+                let one = net.cd(x, &masks.get(i), &opts).unwrap();
+                for (a, b) in [(&stacked.rel, &one.rel), (&stacked.irrel, &one.irrel)] {
+                    let err = (a.narrow(0, 4 * i, 4) - b).abs().max().double_value(&[]);
+                    assert!(err < 1e-4, "{what}, blob {i}, {opts:?}: {err}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn trace_lists_every_layer_in_decomposition_order_and_ends_at_cd() {
+    tch::manual_seed(12);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = cdep::nets::mnist_cnn(&vs.root(), 3, 16).unwrap();
+    let x = Tensor::randn([2, 3, 28, 28], F);
+    let m = Tensor::rand([28, 28], F).ge(0.5).to_kind(Kind::Float);
+    let trace = net.cd_trace(&x, &m, &CdOptions::default()).unwrap();
+    let names: Vec<&str> = trace.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), net.layers().len());
+    assert_eq!(&names[..3], ["conv2d(3→20, 5×5)", "max_pool2d(2×2)", "relu"]);
+    let d = net.cd(&x, &m, &CdOptions::default()).unwrap();
+    let last = &trace.last().unwrap().1;
+    assert!(last.rel.equal(&d.rel) && last.irrel.equal(&d.irrel));
 }

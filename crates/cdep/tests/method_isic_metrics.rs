@@ -21,7 +21,7 @@ fn head_cd_on_precomputed_parts_equals_whole_network_cd() {
     let m = Tensor::zeros([28, 28], (Kind::Float, Device::Cpu));
     let _ = m.narrow(0, 5, 9).narrow(1, 10, 9).fill_(1.0);
     for pool_before_relu in [false, true] {
-        let opts = CdOptions { pool_before_relu, ..Default::default() };
+        let opts = CdOptions { pool_before_relu, ..CdOptions::symmetric() };
         let feats = extractor.cd(&x, &m, &opts).unwrap();
         let via_features = head.cd_decomp(Decomp::new(feats.rel, feats.irrel), &opts).unwrap();
         let direct = whole.cd(&x, &m, &opts).unwrap();

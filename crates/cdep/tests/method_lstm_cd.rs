@@ -119,3 +119,58 @@ fn bad_token_and_mask_shapes_are_errors() {
     assert!(e.contains("[4, 2]") && e.contains("[B, T]"), "{e}");
     assert!(c.forward(&Tensor::ones([2, 4], F)).is_err(), "float tokens are rejected");
 }
+
+#[test]
+fn span_masks_mark_the_span_and_reject_spans_outside_the_sentence() {
+    use cdep::cd::lstm::span_masks;
+    let (m, q) = span_masks(&[4, 2, 3], &[Some((1, 2)), None, Some((2, 3))], 4, false).unwrap();
+    let m: Vec<f32> = Vec::try_from(m.flatten(0, -1)).unwrap();
+    assert_eq!(m, [0., 1., 0., 0., 0., 0., 0., 0., 0., 0., 1., 0.]);
+    assert!(q.equal(&Tensor::from_slice(&m).view([3, 4])));
+    // The reference's inclusive stop also marks the next word (clamped to the batch width).
+    let (m, q) = span_masks(&[4, 3], &[Some((1, 2)), Some((2, 3))], 4, true).unwrap();
+    let m: Vec<f32> = Vec::try_from(m.flatten(0, -1)).unwrap();
+    assert_eq!(m, [0., 1., 1., 0., 0., 0., 1., 1.]);
+    assert_eq!(q.sum(tch::Kind::Float).double_value(&[]), 2.0);
+    for (lengths, spans) in [(vec![3], vec![Some((2, 4))]), (vec![3], vec![Some((2, 2))]), (vec![5], vec![None])] {
+        let e = span_masks(&lengths, &spans, 4, false).unwrap_err().to_string();
+        assert!(e.contains("sentence 0"), "{e}");
+    }
+    assert!(span_masks(&[3, 3], &[None], 4, false).unwrap_err().to_string().contains("spans"));
+}
+
+#[test]
+fn lstm_checkpoints_load_with_our_names_or_the_official_ones() {
+    use cdep::nets::{lstm_classifier_from_checkpoint, LSTM_NAME_MAP};
+    tch::manual_seed(21);
+    let dir = tempfile::tempdir().unwrap();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let c = lstm_classifier(&vs.root(), 30, 6, 5, 2, None).unwrap();
+    let tokens = Tensor::from_slice(&[1i64, 4, 7, 2, 9, 3]).view([2, 3]);
+    let want = c.forward(&tokens).unwrap();
+    let ours = dir.path().join("ours.safetensors");
+    xai_core::checkpoint::save(&vs, &ours).unwrap();
+    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    let rename = |f: &dyn Fn(&str) -> String| -> Vec<(String, Tensor)> {
+        named.iter().map(|(n, t)| (f(n), t.shallow_clone())).collect()
+    };
+    let official = dir.path().join("official.safetensors");
+    let to_official = |n: &str| LSTM_NAME_MAP.iter().find(|m| m.0 == n).unwrap().1.to_string();
+    xai_core::checkpoint::save_tensors(&rename(&to_official), &official).unwrap();
+    for path in [&ours, &official] {
+        let vs2 = nn::VarStore::new(Device::Cpu);
+        let c2 = lstm_classifier_from_checkpoint(&vs2.root(), path).unwrap();
+        assert_eq!((c2.embedding.size(), c2.hidden()), (vec![30, 6], 5));
+        assert!(c2.forward(&tokens).unwrap().allclose(&want, 1e-6, 1e-6, false));
+    }
+    let bad = dir.path().join("bad.safetensors");
+    let mut odd = rename(&to_official);
+    odd[0].0 = "encoder.weight".into();
+    let missing = LSTM_NAME_MAP.iter().find(|m| m.0 == named[0].0).unwrap().1;
+    xai_core::checkpoint::save_tensors(&odd, &bad).unwrap();
+    let e = lstm_classifier_from_checkpoint(&nn::VarStore::new(Device::Cpu).root(), &bad).unwrap_err().to_string();
+    assert!(
+        e.contains("missing") && e.contains(missing) && e.contains("unexpected") && e.contains("encoder.weight"),
+        "{e}"
+    );
+}

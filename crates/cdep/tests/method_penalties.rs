@@ -63,7 +63,7 @@ fn stacked_blobs_equal_separate_decompositions() {
     let x = Tensor::randn([3, 3, 28, 28], F);
     let masks = Tensor::rand([4, 28, 28], F).ge(0.8).to_kind(Kind::Float);
     for pool_before_relu in [false, true] {
-        let opts = CdOptions { pool_before_relu, ..Default::default() };
+        let opts = CdOptions { pool_before_relu, ..CdOptions::symmetric() };
         let stacked = net.cd_blobs(&x, &masks, &opts).unwrap();
         for i in 0..4 {
             let one = net.cd(&x, &masks.get(i), &opts).unwrap();
@@ -228,4 +228,19 @@ fn eg_penalty_chunks_sum_to_the_whole_and_train() {
         &mut |_| Ok(()),
     );
     assert!(e.unwrap_err().to_string().contains("[27, 28]"));
+}
+
+#[test]
+fn penalty_stays_in_the_inputs_dtype() {
+    let d64 = (Kind::Double, Device::Cpu);
+    let net = cdep::cd::Sequential::new(vec![
+        cdep::cd::Layer::Flatten,
+        cdep::cd::Layer::linear(Tensor::randn([3, 16], d64), Some(Tensor::randn([3], d64))),
+    ]);
+    let x = Tensor::randn([2, 1, 4, 4], d64);
+    let masks = Tensor::zeros([2, 4, 4], d64);
+    let _ = masks.get(0).narrow(0, 0, 2).fill_(1.0);
+    for opts in [CdOptions::reference(), CdOptions::symmetric()] {
+        assert_eq!(penalty::image_cdep(&net, &x, &masks, &opts).unwrap().kind(), Kind::Double);
+    }
 }

@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
         let opts = (Kind::Float, Device::Cpu);
         let x = Tensor::randn([args.batch, 3, 28, 28], opts);
         let y = Tensor::randint(10, [args.batch], (Kind::Int64, Device::Cpu));
-        let cd = CdOptions { pool_before_relu: true, ..Default::default() };
+        let cd = CdOptions::symmetric();
         let blobs = |n: i64| Tensor::eye(784, opts).narrow(0, 100, n).view([n, 28, 28]);
         let f = |x: &Tensor| net.forward(x, false);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

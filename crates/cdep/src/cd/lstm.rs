@@ -186,3 +186,44 @@ impl LstmClassifier {
         Ok(Decomp { rel: rel_h.matmul(&wt), irrel: irrel_h.matmul(&wt) })
     }
 }
+
+/// The relevant-word and relevant-bias masks `(m, q)`, each `[B, width]` (f32), that
+/// [`LstmClassifier::cd`] takes, from one optional span per sentence: `spans[b] = Some((start,
+/// end))` marks the half-open word range `start..end` of sentence `b` (of `lengths[b]`
+/// words) as relevant; `None` marks nothing. `inclusive_stop` reproduces the reference's
+/// word mask, which also marks the word at `end` (clamped to the batch width, as the
+/// reference's padded batches do); the bias mask stays `start..end`. Errors name the
+/// sentence whose span is empty or reaches past its end, or a sentence longer than `width`.
+pub fn span_masks(
+    lengths: &[usize],
+    spans: &[Option<(usize, usize)>],
+    width: usize,
+    inclusive_stop: bool,
+) -> Result<(Tensor, Tensor)> {
+    if lengths.len() != spans.len() {
+        return Err(CdepError::invalid(
+            "spans",
+            format!("{} spans for {} sentences; give one (or None) per sentence", spans.len(), lengths.len()),
+        ));
+    }
+    let b = lengths.len();
+    let mut words = vec![0f32; b * width];
+    let mut bias = vec![0f32; b * width];
+    for (row, (&len, span)) in lengths.iter().zip(spans).enumerate() {
+        if len > width {
+            return Err(CdepError::invalid("spans", format!("sentence {row} has {len} words, wider than {width}")));
+        }
+        let Some((start, end)) = *span else { continue };
+        if start >= end || end > len {
+            return Err(CdepError::invalid(
+                "spans",
+                format!("sentence {row}: span {start}..{end} is empty or outside its {len} words"),
+            ));
+        }
+        let word_end = if inclusive_stop { (end + 1).min(width) } else { end };
+        words[row * width + start..row * width + word_end].fill(1.0);
+        bias[row * width + start..row * width + end].fill(1.0);
+    }
+    let shape = [b as i64, width as i64];
+    Ok((Tensor::from_slice(&words).view(shape), Tensor::from_slice(&bias).view(shape)))
+}

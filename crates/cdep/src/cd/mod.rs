@@ -27,9 +27,11 @@
 //! let x = Tensor::randn([2, 3, 8, 8], opts);
 //! let blob = Tensor::zeros([8, 8], opts);
 //! let _ = blob.narrow(0, 0, 2).narrow(1, 0, 2).fill_(1.0); // the top-left 2×2 pixels
-//! let d = model.cd(&x, &blob, &CdOptions::default())?;
+//! let d = model.cd(&x, &blob, &CdOptions::default())?; // the paper's CD (official code)
+//! // The symmetric split is complete everywhere: β + γ = logits.
+//! let d = model.cd(&x, &blob, &CdOptions::symmetric())?;
 //! let logits = model.forward(&x, false)?;
-//! assert!(d.total().allclose(&logits, 1e-4, 1e-4, false)); // completeness
+//! assert!(d.total().allclose(&logits, 1e-4, 1e-4, false));
 //! # Ok(()) }
 //! ```
 
@@ -88,30 +90,73 @@ impl Decomp {
 }
 
 /// How a layer's bias is divided between the two parts.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum BiasSplit {
     /// `w_r = (|r|+ε)/(|r|+|i|+2ε)` (ACD form): where `r = i = 0` each part gets half the
-    /// bias, so completeness holds everywhere. ε = 1e-20 by default (f32-safe).
+    /// bias, so completeness holds everywhere. ε = 1e-20 is f32-safe ([`BiasSplit::SYMMETRIC`]).
     Symmetric { eps: f64 },
-    /// The CDEP repository's form `w_r = |r|/(|r|+|i|+1e-19)`, which drops the bias where
-    /// `r = i = 0` exactly (completeness breaks there). Only for reproducing the reference.
+    /// The official CDEP code's form (`src/cd.py` `propagate_conv_linear`),
+    /// `w_r = |r|/(|r|+|i|+1e-19)`: where `r = i = 0` exactly the bias goes to neither part,
+    /// so `β + γ` differs from the layer output there (e.g. on a zero background). The default:
+    /// it is the paper's CD as published.
+    #[default]
     Reference,
 }
 
-impl Default for BiasSplit {
-    fn default() -> Self {
-        BiasSplit::Symmetric { eps: 1e-20 }
-    }
+impl BiasSplit {
+    /// The symmetric split with ε = 1e-20.
+    pub const SYMMETRIC: BiasSplit = BiasSplit::Symmetric { eps: 1e-20 };
 }
 
 /// Options of the image/MLP decomposition.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+///
+/// The default, [`CdOptions::reference`], is the paper's CD as the official code computes
+/// it (conv → max-pool → ReLU, the reference bias split); it matches the official numbers
+/// to float rounding (`tests/method_golden.rs`). [`CdOptions::symmetric`] keeps the same
+/// order with a bias split that is complete everywhere, and [`CdOptions::forward_order`]
+/// decomposes the layers in the network's own order.
+///
+/// **Max-pool winners.** [`Sequential`] picks each window's winner from the *forward*
+/// activation (the ordinary eval pass at that point of the decomposition order), in both
+/// [`Sequential::cd`] and [`Sequential::cd_blobs`], so ties (≈ 44 % of the first pooling
+/// windows on ColorMNIST's constant background tie exactly) are broken the same way in
+/// both, by libtorch's kernel (the first maximal index in the window), independent of
+/// the blob. The official code picks from `β + γ`, which equals the forward activation up
+/// to rounding except where its split dropped a bias; where it is exactly tied, rounding
+/// decides there, so on tied inputs the two may pick different (equal-valued in the sum)
+/// winners. Without ties the rules agree. [`pool::max_pool2d`] alone (a single layer,
+/// no forward pass at hand) picks from `β + γ`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CdOptions {
     pub bias_split: BiasSplit,
     /// Decompose `ReLU → MaxPool2d` as `MaxPool2d → ReLU` (what the reference applies to
     /// its MNIST nets). Both orders are complete; they give different splits. The forward
     /// pass is unaffected.
     pub pool_before_relu: bool,
+}
+
+impl Default for CdOptions {
+    fn default() -> Self {
+        Self::reference()
+    }
+}
+
+impl CdOptions {
+    /// The paper's CD (official code): max-pool before ReLU, [`BiasSplit::Reference`].
+    pub const fn reference() -> Self {
+        Self { bias_split: BiasSplit::Reference, pool_before_relu: true }
+    }
+
+    /// Max-pool before ReLU with [`BiasSplit::SYMMETRIC`]: complete everywhere (`β + γ`
+    /// equals the logits even on zero backgrounds); the experiments' configs default to it.
+    pub const fn symmetric() -> Self {
+        Self { bias_split: BiasSplit::SYMMETRIC, pool_before_relu: true }
+    }
+
+    /// The layers decomposed in the network's own order (ReLU before max-pool), symmetric split.
+    pub const fn forward_order() -> Self {
+        Self { bias_split: BiasSplit::SYMMETRIC, pool_before_relu: false }
+    }
 }
 
 /// Brings a blob mask into a shape that broadcasts onto `x`, or says why it cannot.

@@ -14,6 +14,21 @@ pub fn max_pool2d(d: &Decomp, kernel: [i64; 2], stride: [i64; 2], padding: [i64;
     Ok(Decomp { rel: pick(&d.rel)?, irrel: pick(&d.irrel)? })
 }
 
+/// Reads `t` `[n·B, C, H, W]` (`n` stacks of a batch `B`, blob-major) at the max-pool
+/// winners `idx` `[B, C, oh, ow]` (flat per-plane indices of one batch), the same winners
+/// for every stack; the result is `[n·B, C, oh, ow]`.
+pub fn gather_winners(t: &Tensor, idx: &Tensor, n: i64) -> Result<Tensor> {
+    let s = t.size();
+    let flat = t.view([n, s[0] / n.max(1), s[1], s[2] * s[3]]);
+    let fi = idx.flatten(2, -1).unsqueeze(0);
+    let mut shape = flat.size();
+    shape[3] = fi.size()[3];
+    let picked = flat.f_gather(3, &fi.expand(shape.as_slice(), false), false)?;
+    let mut out = vec![s[0]];
+    out.extend(&idx.size()[1..]);
+    Ok(picked.reshape(out.as_slice()))
+}
+
 /// Average pooling (`count_include_pad = true`, as PyTorch's default).
 pub fn avg_pool2d(d: &Decomp, kernel: [i64; 2], stride: [i64; 2], padding: [i64; 2]) -> Result<Decomp> {
     d.map_linear(|x| Ok(x.f_avg_pool2d(kernel, stride, padding, false, true, None::<i64>)?))

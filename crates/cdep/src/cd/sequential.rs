@@ -251,21 +251,59 @@ impl Sequential {
         self.cd_decomp(Decomp::from_mask(x, mask)?, opts)
     }
 
-    /// Propagates an existing decomposition (e.g. precomputed features' `(β, γ)`).
-    pub fn cd_decomp(&self, mut d: Decomp, opts: &CdOptions) -> Result<Decomp> {
+    /// Propagates an existing decomposition (e.g. precomputed features' `(β, γ)`); the
+    /// forward activation that picks max-pool winners starts from `β + γ`.
+    pub fn cd_decomp(&self, d: Decomp, opts: &CdOptions) -> Result<Decomp> {
+        let h = d.total().detach();
+        self.propagate(d, h, 1, opts, None)
+    }
+
+    /// For debugging: `(layer name, β, γ)` after every layer, in the order the
+    /// decomposition applies them (with `pool_before_relu` a max-pool comes before the
+    /// ReLU it follows in the network). The last entry equals [`Sequential::cd`].
+    pub fn cd_trace(&self, x: &Tensor, mask: &Tensor, opts: &CdOptions) -> Result<Vec<(String, Decomp)>> {
+        let d = Decomp::from_mask(x, mask)?;
+        let mut trace = vec![];
+        self.propagate(d, x.detach(), 1, opts, Some(&mut trace))?;
+        Ok(trace)
+    }
+
+    /// The per-blob rules on `n` decompositions stacked blob-major (`[n·B, …]`) beside
+    /// the forward activation `h` `[B, …]` of the same inputs, which picks the max-pool
+    /// winners for every blob (see [`CdOptions`]).
+    pub(crate) fn propagate(
+        &self,
+        mut d: Decomp,
+        mut h: Tensor,
+        n: i64,
+        opts: &CdOptions,
+        mut trace: Option<&mut Vec<(String, Decomp)>>,
+    ) -> Result<Decomp> {
         let mut i = 0;
         while i < self.layers.len() {
             let swap = opts.pool_before_relu
                 && matches!(self.layers[i], Layer::Relu)
                 && matches!(self.layers.get(i + 1), Some(Layer::MaxPool2d { .. }));
-            if swap {
-                d = self.layers[i + 1].cd(&d, opts, i + 1)?;
-                d = self.layers[i].cd(&d, opts, i)?;
-                i += 2;
-            } else {
-                d = self.layers[i].cd(&d, opts, i)?;
-                i += 1;
+            let order: &[usize] = if swap { &[i + 1, i] } else { &[i] };
+            for &k in order {
+                let layer = &self.layers[k];
+                if let Layer::MaxPool2d { kernel, stride, padding } = layer {
+                    let (pooled, idx) =
+                        tch::no_grad(|| h.f_max_pool2d_with_indices(*kernel, *stride, *padding, [1, 1], false))?;
+                    d = Decomp {
+                        rel: pool::gather_winners(&d.rel, &idx, n)?,
+                        irrel: pool::gather_winners(&d.irrel, &idx, n)?,
+                    };
+                    h = pooled;
+                } else {
+                    d = layer.cd(&d, opts, k)?;
+                    h = tch::no_grad(|| layer.forward(&h, false))?;
+                }
+                if let Some(t) = trace.as_deref_mut() {
+                    t.push((layer.name(), Decomp::new(d.rel.shallow_clone(), d.irrel.shallow_clone())));
+                }
             }
+            i += order.len();
         }
         Ok(d)
     }

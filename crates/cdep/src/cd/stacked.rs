@@ -1,4 +1,5 @@
-//! Many blobs at once, cheaply. By completeness `β + γ` equals the ordinary (eval)
+//! Many blobs at once, cheaply (symmetric bias split; the reference split takes the
+//! per-blob rules on the stacked batch, see `cd_blobs`). By completeness `β + γ` equals the ordinary (eval)
 //! activation `h` at every layer boundary, and `h` does not depend on the blob. So for
 //! `n` blobs only `β` needs a pass per blob; `h` runs once per batch and `γ = h − β`
 //! where a rule needs it (the bias split's `|i|`; max pooling's winners come from `h`).
@@ -26,12 +27,26 @@ impl Sequential {
             .size()
             .first()
             .ok_or_else(|| CdepError::invalid("blob stack", "a scalar is not a stack of masks"))?;
+        let reference = opts.bias_split == BiasSplit::Reference && n > 0;
         let mut rels = Vec::with_capacity(n as usize);
+        let mut irrels = Vec::new();
         for i in 0..n {
             let m = fit_mask(x, &masks.get(i))?.detach().to_kind(x.kind());
-            rels.push(x * m);
+            let rel = x * m;
+            if reference {
+                irrels.push(x - &rel);
+            }
+            rels.push(rel);
         }
         let rel = if n == 0 { x.narrow(0, 0, 0) } else { Tensor::f_cat(&rels, 0)? };
+        if reference {
+            // The reference split drops a bias where both parts are exactly zero, so
+            // `β + γ` is not the forward activation there and `γ = h − β` would differ
+            // from the per-blob decomposition: carry `γ` per blob instead (≈ 2× the cost
+            // of the shared-total path below; the same numbers as `n` calls of `cd`).
+            let irrel = Tensor::f_cat(&irrels, 0)?;
+            return self.propagate(Decomp { rel, irrel }, x.detach(), n, opts, None);
+        }
         let mut s = Stack { rel, total: x.shallow_clone(), n };
         let mut i = 0;
         while i < self.layers().len() {

@@ -4,7 +4,7 @@
 use super::cell::{CellOutcome, Finished};
 use super::common::{copy_vars, evaluate, reset_peak_rss, run_row, save_weights, stream_rng, subset};
 use super::config::{BlobSampling, Config, Experiment as ExpKind, Method, MnistSource, ModelKind, ValColors};
-use super::report::{epoch_chart, EpochCurves, RunRow, SummaryRow};
+use super::report::{epoch_chart, heatmap_figure, EpochCurves, HeatRow, RunRow, SummaryRow};
 use super::{CellRun, EpochRow, Experiment, RunCtx, Setup};
 use crate::baselines::{eg, rrr};
 use crate::blobs::{cdf_of, Blobs};
@@ -15,7 +15,7 @@ use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use xai_core::data::{color_mnist, decoy_mnist, mnist};
-use xai_core::figures::{apply_colormap, save_grid, ColorMap, GridOptions};
+use xai_core::figures::{save_grid, GridOptions};
 use xai_core::report::{Check, Row};
 
 /// Prepared data and settings of one image experiment.
@@ -57,7 +57,7 @@ fn mnist_pool(cfg: &Config, root: &Path) -> Result<(Tensor, Tensor, Tensor, Tens
         MnistSource::MnistT10k => {
             let (x, y) = mnist::load_split(root, false)?;
             let n = x.size()[0];
-            let n_train = d.train_subset.unwrap_or(8000) as i64;
+            let n_train = d.train_subset.unwrap_or(super::config::data::T10K_DEFAULT_TRAIN) as i64;
             if n_train >= n {
                 return Err(CdepError::invalid(
                     "data.train_subset",
@@ -198,7 +198,10 @@ impl ImageExperiment {
         })
     }
 
-    /// Per-pixel CD share maps `[n, H, W]` for the heat-map inputs.
+    /// Per-pixel CD maps `[n, H, W]` for the heat-map inputs: for each pixel as its own
+    /// blob, its relevant share of the predicted class's logit, `β_c / (|β_c| + |γ_c|)`
+    /// (signed; see [`super::report::heatmap_parts`] for why not the penalty's
+    /// class-averaged `softmax([β, γ])₀`).
     fn heat_maps(&self, model: &Sequential, opts: &CdOptions) -> Result<Tensor> {
         tch::no_grad(|| {
             let (h, w) = (self.heat_x.size()[2], self.heat_x.size()[3]);
@@ -206,10 +209,13 @@ impl ImageExperiment {
             let mut maps = vec![];
             for i in 0..self.heat_x.size()[0] {
                 let x = self.heat_x.narrow(0, i, 1);
+                let predicted = model.forward(&x, false)?.argmax(-1, false).view([1, 1]);
                 let mut parts = vec![];
                 for chunk in eye.split(196, 0) {
                     let d = model.cd_blobs(&x, &chunk, opts)?;
-                    parts.push(penalty::share(&d).mean_dim(1, false, Kind::Float));
+                    let idx = predicted.expand([d.rel.size()[0], 1], false);
+                    let (r, g) = (d.rel.gather(1, &idx, false), d.irrel.gather(1, &idx, false));
+                    parts.push((&r / (r.abs() + g.abs() + 1e-12)).view([-1]));
                 }
                 maps.push(Tensor::cat(&parts, 0).view([h, w]));
             }
@@ -334,29 +340,19 @@ impl Experiment for ImageExperiment {
             ..Default::default()
         };
         save_grid(&self.examples, &opts, &dir.join(format!("{name}_examples.png")))?;
-        // Heat maps of the first seed: vanilla, then each penalised method at its best λ.
-        let mut rows = vec![self.heat_display.shallow_clone()];
-        let mut captions: Vec<String> = (0..self.heat_display.size()[0]).map(|_| "input".to_string()).collect();
-        for b in best {
-            let o = cells
-                .iter()
-                .find(|c| c.outcome.row.method == b.method && c.outcome.row.lambda == b.lambda && c.heat.is_some());
-            if let Some(Finished { heat: Some(h), .. }) = o {
-                rows.push(apply_colormap(&h.to_device(Device::Cpu), ColorMap::Viridis)?);
-                captions.extend((0..h.size()[0]).map(|_| format!("{} λ={}", b.method, b.lambda)));
-            }
-        }
-        let n = self.heat_display.size()[0] as usize;
-        let grid: Vec<Tensor> =
-            rows.iter().map(|r| if r.size()[1] == 1 { r.repeat([1, 3, 1, 1]) } else { r.shallow_clone() }).collect();
-        let opts = GridOptions {
-            columns: n,
-            scale: 4,
-            captions: Some(captions),
-            title: Some(format!("{name}: per-pixel CD share (0 → 1, viridis)")),
-            ..Default::default()
-        };
-        save_grid(&Tensor::cat(&grid, 0), &opts, &dir.join(format!("cd_heatmap_{name}.png")))?;
+        // Heat maps of the first seed: each method at its best λ (vanilla first).
+        let rows: Vec<HeatRow> = best
+            .iter()
+            .filter_map(|b| {
+                let c = cells.iter().find(|c| {
+                    c.outcome.row.method == b.method && c.outcome.row.lambda == b.lambda && c.heat.is_some()
+                })?;
+                let label = if b.lambda > 0.0 { format!("{} λ={}", b.method, b.lambda) } else { b.method.clone() };
+                Some(HeatRow { label, share: c.heat.as_ref()?.shallow_clone() })
+            })
+            .collect();
+        let title = format!("{name}: per-pixel CD relevance, each pixel its own blob (first seed)");
+        heatmap_figure(&self.heat_display, &rows, &title, &dir.join(format!("cd_heatmap_{name}.png")))?;
         let curves: Vec<EpochCurves> = best
             .iter()
             .map(|b| EpochCurves {

@@ -8,7 +8,11 @@ use crate::{CdepError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use xai_core::figures::{line_chart, LineChart, Series};
+use tch::{Device, Kind, Tensor};
+use xai_core::figures::{
+    apply_colormap, line_chart, line_chart_with, save_decorated_grid, ChartExtras, ColorBar, ColorMap, Decorations,
+    GridOptions, LineChart, Reference, Series,
+};
 
 /// One finished run. Columns after `test_acc` that do not apply to an experiment stay
 /// empty.
@@ -227,44 +231,52 @@ pub fn timing(rows: &[RunRow]) -> Vec<TimingRow> {
         .collect()
 }
 
-/// Test accuracy against λ (log x), one line with a ±std band per penalised method;
-/// λ = 0 methods (vanilla, excluded) are drawn flat across the λ range.
+/// Test accuracy against λ: one line with a ±std band per penalised method, ticks exactly
+/// at the swept λ values (evenly spaced, labelled with the values); λ = 0 methods
+/// (vanilla, excluded) are dashed reference lines with a mean ± std band, not lines
+/// across λ.
 pub fn results_chart(summary: &[SummaryRow], title: &str, path: &Path) -> Result<()> {
-    let lams: Vec<f64> = summary.iter().map(|s| s.lambda).filter(|l| *l > 0.0).collect();
-    let (lo, hi) = if lams.is_empty() {
-        (0.1, 10.0)
-    } else {
-        (lams.iter().cloned().fold(f64::INFINITY, f64::min), lams.iter().cloned().fold(0.0, f64::max))
-    };
-    let (lo, hi) = if lo == hi { (lo / 2.0, hi * 2.0) } else { (lo, hi) };
+    let (chart, extras) = results_chart_parts(summary, title);
+    line_chart_with(&chart, &extras, path).map_err(CdepError::from)
+}
+
+/// The chart and its extras (ticks, references) that [`results_chart`] draws.
+pub fn results_chart_parts(summary: &[SummaryRow], title: &str) -> (LineChart, ChartExtras) {
+    let mut lams: Vec<f64> = summary.iter().map(|s| s.lambda).filter(|l| *l > 0.0).collect();
+    lams.sort_by(f64::total_cmp);
+    lams.dedup();
     let mut series = vec![];
+    let mut references = vec![];
     let mut methods: Vec<&str> = summary.iter().map(|s| s.method.as_str()).collect();
     methods.dedup();
     for m in methods {
         let pts: Vec<&SummaryRow> = summary.iter().filter(|s| s.method == m).collect();
-        let (x, y, sd): (Vec<f64>, Vec<f64>, Vec<f64>) = if pts.iter().all(|p| p.lambda == 0.0) {
+        if pts.iter().all(|p| p.lambda == 0.0) {
             let p = pts[0];
-            (vec![lo, hi], vec![p.test_acc_mean; 2], vec![p.test_acc_std; 2])
-        } else {
-            let p: Vec<&&SummaryRow> = pts.iter().filter(|p| p.lambda > 0.0).collect();
-            (
-                p.iter().map(|p| p.lambda).collect(),
-                p.iter().map(|p| p.test_acc_mean).collect(),
-                p.iter().map(|p| p.test_acc_std).collect(),
-            )
-        };
+            references.push(Reference {
+                name: format!("{m} (mean ± std)"),
+                y: p.test_acc_mean,
+                band: Some(p.test_acc_std),
+            });
+            continue;
+        }
+        let p: Vec<&&SummaryRow> = pts.iter().filter(|p| p.lambda > 0.0).collect();
+        let x: Vec<f64> = p.iter().map(|p| p.lambda).collect();
+        let y: Vec<f64> = p.iter().map(|p| p.test_acc_mean).collect();
+        let sd: Vec<f64> = p.iter().map(|p| p.test_acc_std).collect();
         let band = (y.iter().zip(&sd).map(|(a, b)| a - b).collect(), y.iter().zip(&sd).map(|(a, b)| a + b).collect());
         series.push(Series { name: m.to_string(), x, y, band: Some(band) });
     }
     let chart = LineChart {
         title: title.into(),
-        x_label: "λ".into(),
+        x_label: "λ (swept values)".into(),
         y_label: "test accuracy (%)".into(),
-        log_x: true,
+        log_x: false,
         log_y: false,
         series,
     };
-    line_chart(&chart, path).map_err(CdepError::from)
+    let x_ticks = if lams.is_empty() { Some(vec![1.0]) } else { Some(lams) };
+    (chart, ChartExtras { x_ticks, references })
 }
 
 /// Per-epoch test accuracy of several runs of one setting (one curve per seed; early
@@ -303,4 +315,68 @@ pub fn epoch_chart(curves: &[EpochCurves], title: &str, path: &Path) -> Result<(
         series,
     };
     line_chart(&chart, path).map_err(CdepError::from)
+}
+
+/// One row of the CD heat-map figure: per-pixel relevant shares `[n, H, W]` of one trained
+/// model (each pixel its own blob; `β_c / (|β_c| + |γ_c|)` of the predicted class `c`).
+#[derive(Debug)]
+pub struct HeatRow {
+    pub label: String,
+    pub share: Tensor,
+}
+
+/// The CD heat-map figure (spec §7 `cd_heatmap_<exp>.png`): the test inputs in the first
+/// row, then one row per trained model with each pixel's relevant share of the predicted
+/// logit, `β_c / (|β_c| + |γ_c|)` for the pixel as its own blob (red: the pixel's own
+/// contribution pushes the prediction up, blue: down). Each row is scaled by its own
+/// largest magnitude, which a note beside it gives: a one-pixel blob's share is small
+/// and differs by orders of magnitude between a vanilla and a CDEP network, so one
+/// shared scale would show one of them flat. The penalty's own measure, the
+/// class-averaged `softmax([β, γ])₀`, is dominated by the logits themselves (it is
+/// `σ(2β_c − logit_c)`, nearly the same for every pixel), so it is not what is drawn.
+/// Returns the grid's images and options and the decorations (colour bar, one note per row).
+pub fn heatmap_parts(inputs: &Tensor, rows: &[HeatRow], title: &str) -> Result<(Tensor, GridOptions, Decorations)> {
+    let n = inputs.size()[0];
+    let mut grid = vec![inputs.to_device(Device::Cpu).to_kind(Kind::Float)];
+    if grid[0].size()[1] == 1 {
+        grid[0] = grid[0].repeat([1, 3, 1, 1]);
+    }
+    let mut captions: Vec<String> = (0..n).map(|_| "input".to_string()).collect();
+    let mut notes = vec!["row 1: the test inputs (rescaled for display)".to_string()];
+    for (k, r) in rows.iter().enumerate() {
+        let v = r.share.to_device(Device::Cpu).to_kind(Kind::Float);
+        let scale = v.abs().max().double_value(&[]);
+        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+        grid.push(apply_colormap(&(&v / scale), ColorMap::BlueWhiteRed)?);
+        captions.extend((0..v.size()[0]).map(|_| r.label.clone()));
+        let mean = v.mean(Kind::Float).double_value(&[]);
+        notes.push(format!(
+            "row {}: {} — per-pixel relevant share of the predicted logit, scaled by its max |share| = {scale:.2e} (mean {mean:+.2e})",
+            k + 2,
+            r.label
+        ));
+    }
+    notes.push(
+        "share = β_c / (|β_c| + |γ_c|): CD of each pixel as its own blob, c = predicted class; red up, blue down"
+            .into(),
+    );
+    let opts = GridOptions {
+        columns: n as usize,
+        scale: 4,
+        captions: Some(captions),
+        title: Some(title.to_string()),
+        ..Default::default()
+    };
+    let decorations = Decorations {
+        legend: vec![],
+        colorbar: Some(ColorBar { map: ColorMap::BlueWhiteRed, min: -1.0, max: 1.0, label: "share / row max".into() }),
+        notes,
+    };
+    Ok((Tensor::cat(&grid, 0), opts, decorations))
+}
+
+/// Draws [`heatmap_parts`] to `path`.
+pub fn heatmap_figure(inputs: &Tensor, rows: &[HeatRow], title: &str, path: &Path) -> Result<()> {
+    let (images, opts, decorations) = heatmap_parts(inputs, rows, title)?;
+    save_decorated_grid(&images, &opts, &decorations, path).map_err(CdepError::from)
 }

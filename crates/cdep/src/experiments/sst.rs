@@ -6,6 +6,7 @@ use super::common::{reset_peak_rss, run_row, save_weights, subset};
 use super::config::{Config, Experiment as ExpKind, Method};
 use super::report::{RunRow, SummaryRow};
 use super::{CellRun, EpochRow, Experiment, RunCtx, Setup};
+use crate::cd::lstm::span_masks;
 use crate::cd::{LstmCdOptions, LstmClassifier};
 use crate::train::{Batching, EvalOut, Hooks};
 use crate::{nets, penalty, train, CdepError, Result};
@@ -69,27 +70,28 @@ pub fn make_batch(data: &Encoded, idx: &[i64], inclusive_stop: bool, device: Dev
     let t = idx.iter().map(|&i| data.ids[i as usize].len()).max().unwrap_or(1).max(1);
     let b = idx.len();
     let mut tokens = vec![PAD; b * t];
-    let mut words = vec![0f32; b * t];
-    let mut bias = vec![0f32; b * t];
     let mut flagged = vec![0f32; b];
+    let mut lengths = Vec::with_capacity(b);
+    let mut spans = Vec::with_capacity(b);
     for (row, &i) in idx.iter().enumerate() {
         let ids = &data.ids[i as usize];
         tokens[row * t..row * t + ids.len()].copy_from_slice(ids);
-        if let Some(s) = data.flag_pos[i as usize] {
+        lengths.push(ids.len());
+        let span = data.flag_pos[i as usize].map(|s| (s, s + 1));
+        if span.is_some() {
             flagged[row] = 1.0;
-            bias[row * t + s] = 1.0;
-            let stop = if inclusive_stop { (s + 1).min(t - 1) } else { s };
-            for p in s..=stop {
-                words[row * t + p] = 1.0;
-            }
         }
+        spans.push(span);
     }
+    // Flag positions come from the encoder, inside their sentences.
+    let (words, bias) =
+        span_masks(&lengths, &spans, t, inclusive_stop).expect("encoded flag positions lie in their sentences");
     let shape = [b as i64, t as i64];
     TextBatch {
         tokens: Tensor::from_slice(&tokens).view(shape).to_device(device),
         labels: Tensor::from_slice(&idx.iter().map(|&i| data.labels[i as usize]).collect::<Vec<_>>()).to_device(device),
-        rel_words: Tensor::from_slice(&words).view(shape).to_device(device),
-        rel_bias: Tensor::from_slice(&bias).view(shape).to_device(device),
+        rel_words: words.to_device(device),
+        rel_bias: bias.to_device(device),
         flagged: Tensor::from_slice(&flagged).to_device(device),
     }
 }

@@ -74,6 +74,81 @@ impl Default for DataCfg {
     }
 }
 
+/// Examples in MNIST's train and t10k files.
+const MNIST_TRAIN: usize = 60_000;
+const MNIST_T10K: usize = 10_000;
+/// The t10k smoke's training pool when `train_subset` is not given.
+pub const T10K_DEFAULT_TRAIN: usize = 8_000;
+
+impl DataCfg {
+    /// Sizes checked before any data is loaded: subsets positive and within the source, and
+    /// a validation split that leaves at least one example on each side. Errors name the key.
+    pub fn validate_sizes(&self, experiment: super::Experiment) -> Result<()> {
+        use super::Experiment as E;
+        let bad = |what: &str, msg: String| Err(CdepError::invalid(what, msg));
+        for (key, v) in [("data.train_subset", self.train_subset), ("data.test_subset", self.test_subset)] {
+            if v == Some(0) {
+                return bad(key, "0; give a positive number of examples, or leave the key out for all".into());
+            }
+        }
+        if !(self.valid_fraction > 0.0 && self.valid_fraction < 1.0) {
+            return bad(
+                "data.valid_fraction",
+                format!(
+                    "{}; must be in (0, 1): validation loss drives early stopping and model selection",
+                    self.valid_fraction
+                ),
+            );
+        }
+        if !matches!(experiment, E::Colormnist | E::Decoymnist) {
+            return Ok(());
+        }
+        let pool = match self.source {
+            MnistSource::MnistTrain => {
+                let pool = self.train_subset.unwrap_or(MNIST_TRAIN);
+                if pool > MNIST_TRAIN {
+                    return bad(
+                        "data.train_subset",
+                        format!("{pool} is more than the {MNIST_TRAIN} images of mnist_train"),
+                    );
+                }
+                if let Some(t) = self.test_subset.filter(|t| *t > MNIST_T10K) {
+                    return bad("data.test_subset", format!("{t} is more than the {MNIST_T10K} images of mnist_t10k"));
+                }
+                pool
+            }
+            MnistSource::MnistT10k => {
+                let pool = self.train_subset.unwrap_or(T10K_DEFAULT_TRAIN);
+                if pool >= MNIST_T10K {
+                    return bad(
+                        "data.train_subset",
+                        format!("{pool} leaves no test images of the {MNIST_T10K} in t10k (source = \"mnist_t10k\")"),
+                    );
+                }
+                if let Some(t) = self.test_subset.filter(|t| pool + *t > MNIST_T10K) {
+                    return bad(
+                        "data.test_subset",
+                        format!("{t} + train_subset {pool} is more than the {MNIST_T10K} images of t10k"),
+                    );
+                }
+                pool
+            }
+        };
+        let n_val = (pool as f64 * self.valid_fraction).round() as usize;
+        if n_val < 1 || n_val >= pool {
+            return bad(
+                "data.valid_fraction",
+                format!(
+                    "{} of a training pool of {pool} gives {n_val} validation examples; both the validation \
+                     and the training split need at least one",
+                    self.valid_fraction
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Which COMPAS columns form the blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

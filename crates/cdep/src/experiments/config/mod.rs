@@ -155,15 +155,7 @@ impl Config {
         if self.train.epochs == 0 {
             return bad("train.epochs", "0; train at least one epoch".into());
         }
-        if !(self.data.valid_fraction > 0.0 && self.data.valid_fraction < 1.0) {
-            return bad(
-                "data.valid_fraction",
-                format!(
-                    "{}; must be in (0, 1): validation loss drives early stopping and model selection",
-                    self.data.valid_fraction
-                ),
-            );
-        }
+        self.data.validate_sizes(self.run.experiment)?;
         if self.cdep.n_blobs == 0 {
             return bad("cdep.n_blobs", "0; use at least one blob".into());
         }
@@ -186,5 +178,74 @@ impl ExperimentConfig for Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         Ok(Config::validate(self)?)
+    }
+
+    /// A resume may change where and how it runs (`[run]` device, output folder, weights
+    /// kept, further seeds) but nothing that shapes a cell's numbers: the experiment and
+    /// every other table must equal the stored config's, or the folder would mix two
+    /// experiments' cells.
+    fn check_resume(&self, stored: &Self) -> anyhow::Result<()> {
+        if self.run.experiment != stored.run.experiment {
+            anyhow::bail!(CdepError::invalid(
+                "run.experiment",
+                format!(
+                    "the folder holds a `{}` run; this config is `{}`",
+                    stored.run.experiment.name(),
+                    self.run.experiment.name()
+                )
+            ));
+        }
+        let ours = serde_json::to_value(self)?;
+        let theirs = serde_json::to_value(stored)?;
+        let (Some(ours), Some(theirs)) = (ours.as_object(), theirs.as_object()) else {
+            return Ok(());
+        };
+        let mut changed = vec![];
+        for (table, value) in ours {
+            if table == "run" {
+                continue;
+            }
+            let old = theirs.get(table).cloned().unwrap_or(serde_json::Value::Null);
+            match (value.as_object(), old.as_object()) {
+                (Some(new), Some(old_t)) => {
+                    for (key, v) in new {
+                        if old_t.get(key) != Some(v) {
+                            changed.push(format!("{table}.{key}"));
+                        }
+                    }
+                    changed.extend(old_t.keys().filter(|k| !new.contains_key(*k)).map(|k| format!("{table}.{k}")));
+                }
+                _ if *value != old => changed.push(table.clone()),
+                _ => {}
+            }
+        }
+        if !changed.is_empty() {
+            anyhow::bail!(CdepError::invalid(
+                "resume",
+                format!(
+                    "{} differ from the folder's config.toml; finished cells would mix two experiments \
+                     (start a new run, or resume without --config/--set for these keys)",
+                    changed.join(", ")
+                )
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bad configs and masks are the user's to fix (`config`); a failing libtorch op is
+    /// training's; errors of the core keep the core's own kind.
+    fn failure_kind(error: &anyhow::Error) -> Option<&'static str> {
+        let e = error.chain().find_map(|c| c.downcast_ref::<CdepError>())?;
+        match e {
+            CdepError::Invalid { .. } | CdepError::MaskShape { .. } | CdepError::NoCdRule { .. } => Some("config"),
+            CdepError::Torch(_) => Some("training"),
+            CdepError::Core(core) => match core {
+                xai_core::Error::Config { .. } | xai_core::Error::Invalid { .. } => Some("config"),
+                xai_core::Error::Data { .. } => Some("data"),
+                xai_core::Error::NonFinite(_) | xai_core::Error::Torch(_) => Some("training"),
+                xai_core::Error::Io { .. } | xai_core::Error::Checkpoint { .. } => Some("io"),
+                _ => None,
+            },
+        }
     }
 }
