@@ -34,12 +34,14 @@ cdep = [1000.0]
 n_blobs = 2
 "#;
 
-/// The columns of a table that do not measure time or memory.
+/// The columns of a table that measure results: not time or memory, and not `git_rev`
+/// (a kept cell records the revision that computed it, which may differ from the resumed
+/// run's when the checkout changed in between).
 fn without_cost(rows: &[Vec<String>]) -> Vec<Vec<String>> {
     let header = &rows[0];
     let keep: Vec<usize> = (0..header.len())
         .filter(|&i| {
-            !["sec_per_epoch", "peak_mem_mb", "seconds", "sec_per_epoch_mean", "peak_mem_mb_max"]
+            !["sec_per_epoch", "peak_mem_mb", "seconds", "sec_per_epoch_mean", "peak_mem_mb_max", "git_rev"]
                 .contains(&header[i].as_str())
         })
         .collect();
