@@ -3,15 +3,16 @@
 //! point paired with its own example's anchor (spec P1; the reference's tiled pairing is
 //! [`AnchorPairing::Tiled`]).
 //!
-//! Saliency goes through `xai_core::attribution::Saliency`; IG (Gauss–Legendre) and
-//! GradientShap (with recordable α draws) lay out their path points themselves and take
-//! their gradients through `xai_core::attribution::gradient`, because the core's IG has no
-//! Gauss–Legendre rule and its GradientShap cannot take given α's or expand example-major.
+//! Saliency and Integrated Gradients (Gauss–Legendre rule) go through xai-core's
+//! attributions with the auxiliary function as the model. GradientShap (with recordable α
+//! draws) lays out its path points itself and takes its gradients through
+//! `xai_core::attribution::gradient`, because the core's GradientShap cannot take given α's
+//! or expand example-major (the reference's layout, needed to reproduce spec P1).
 
 use crate::params::{AnchorPairing, FeatureMethod};
 use crate::{LfxaiError, Result};
 use tch::{Kind, Tensor};
-use xai_core::attribution::{gradient, Attribution, GradientShap, Saliency, Target};
+use xai_core::attribution::{gradient, Attribution, GradientShap, IntegratedGradients, Rule, Saliency, Target};
 
 /// A differentiable encoder `[B, …] → [B, d]` (extra output dimensions are flattened).
 pub type Encoder<'a> = &'a dyn Fn(&Tensor) -> Tensor;
@@ -44,35 +45,8 @@ fn aux_gradient(encoder: Encoder<'_>, points: &Tensor, row_anchors: &Tensor) -> 
     Ok(grad)
 }
 
-/// Gauss–Legendre nodes and weights mapped to [0, 1] (α_k = (1+t_k)/2, s_k = w_k/2, Σ s_k = 1),
-/// nodes ascending, computed in f64 by Newton's method on P_m.
-pub fn gauss_legendre(m: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut nodes = vec![0.0; m];
-    let mut weights = vec![0.0; m];
-    for i in 0..m {
-        // Chebyshev-like initial guess of the i-th largest root, then Newton.
-        let mut t = (std::f64::consts::PI * (i as f64 + 0.75) / (m as f64 + 0.5)).cos();
-        let mut dp = 1.0;
-        for _ in 0..100 {
-            let (mut p0, mut p1) = (1.0, t);
-            for k in 2..=m {
-                let p2 = ((2 * k - 1) as f64 * t * p1 - (k - 1) as f64 * p0) / k as f64;
-                p0 = p1;
-                p1 = p2;
-            }
-            let (pm, pm1) = (p1, p0);
-            dp = m as f64 * (t * pm - pm1) / (t * t - 1.0);
-            let step = pm / dp;
-            t -= step;
-            if step.abs() < 1e-16 {
-                break;
-            }
-        }
-        nodes[m - 1 - i] = t;
-        weights[m - 1 - i] = 2.0 / ((1.0 - t * t) * dp * dp);
-    }
-    (nodes.iter().map(|t| (1.0 + t) / 2.0).collect(), weights.iter().map(|w| w / 2.0).collect())
-}
+/// Gauss–Legendre nodes and weights on [0, 1]: xai-core's, re-exported for users of this module.
+pub use xai_core::attribution::gauss_legendre;
 
 /// `baseline` broadcast to `x`'s shape: `[…]`, `[1, …]` (shared) or `[B, …]` (per example).
 fn broadcast_baseline(x: &Tensor, baseline: &Tensor) -> Result<Tensor> {
@@ -141,28 +115,21 @@ pub fn label_free_attribution(
     }
 }
 
-/// Label-free IG with `steps` Gauss–Legendre nodes; all `steps·B` path points in one batch,
-/// row `k·B + b` = step `k` of example `b` (alpha-major), paired with anchor `f(x_b)`.
+/// Label-free IG with `steps` Gauss–Legendre nodes: xai-core's IG on the auxiliary function,
+/// path points in chunks of whole steps (row `k·B + b` = step `k` of example `b`, paired with
+/// anchor `f(x_b)`).
 pub fn integrated_gradients(encoder: Encoder<'_>, x: &Tensor, baseline: &Tensor, steps: usize) -> Result<Tensor> {
     FeatureMethod::IntegratedGradients { steps }.validate()?;
     check_input(x)?;
     let x = x.detach();
     let base = broadcast_baseline(&x, baseline)?;
     let a = anchors(encoder, &x);
-    let (alphas, weights) = gauss_legendre(steps);
-    let m = steps as i64;
-    let mut shape = vec![m];
-    shape.extend(std::iter::repeat(1).take(x.dim()));
-    let opts = (x.kind(), x.device());
-    let alpha = Tensor::from_slice(&alphas).to_kind(opts.0).to_device(opts.1).view(shape.as_slice());
-    let weight = Tensor::from_slice(&weights).to_kind(opts.0).to_device(opts.1).view(shape.as_slice());
-    let delta = &x - &base;
-    let points = (base.unsqueeze(0) + &alpha * delta.unsqueeze(0)).flatten(0, 1);
-    let grads = aux_gradient(encoder, &points, &a.repeat([m, 1]))?;
-    let mut gshape = vec![m];
-    gshape.extend(x.size());
-    let total = (grads.view(gshape.as_slice()) * weight).sum_dim_intlist(0, false, x.kind());
-    Ok(delta * total)
+    let b = x.size()[0];
+    // xai-core lays path points out step-major ([steps, B] flattened), so row r is a point of
+    // example r mod B: the anchors repeat once per step in the chunk.
+    let aux = |points: &Tensor| auxiliary_scores(encoder, points, &a.repeat([points.size()[0] / b, 1]));
+    let ig = IntegratedGradients::new(steps as i64).with_rule(Rule::GaussLegendre).with_baseline(base);
+    Ok(ig.attribute(&aux, &x, &Target::Scalar)?)
 }
 
 /// Label-free GradientShap with given α draws, laid out as Captum does: row `b·n_s + s`

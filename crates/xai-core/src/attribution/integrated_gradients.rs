@@ -10,6 +10,38 @@ pub enum Rule {
     Trapezoid,
     /// Midpoints of `steps` equal sub-intervals.
     Midpoint,
+    /// Gauss–Legendre nodes and weights on [0, 1] (Captum's default `gausslegendre`):
+    /// exact for polynomial paths of degree < 2·steps.
+    GaussLegendre,
+}
+
+/// Gauss–Legendre nodes and weights mapped to [0, 1] (α_k = (1 + t_k)/2, s_k = w_k/2,
+/// Σ s_k = 1), nodes ascending, computed in f64 by Newton's method on P_m.
+pub fn gauss_legendre(m: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut nodes = vec![0.0; m];
+    let mut weights = vec![0.0; m];
+    for i in 0..m {
+        // Chebyshev-like initial guess of the i-th largest root, then Newton.
+        let mut t = (std::f64::consts::PI * (i as f64 + 0.75) / (m as f64 + 0.5)).cos();
+        let mut dp = 1.0;
+        for _ in 0..100 {
+            let (mut p0, mut p1) = (1.0, t);
+            for k in 2..=m {
+                let p2 = ((2 * k - 1) as f64 * t * p1 - (k - 1) as f64 * p0) / k as f64;
+                p0 = p1;
+                p1 = p2;
+            }
+            dp = m as f64 * (t * p1 - p0) / (t * t - 1.0);
+            let step = p1 / dp;
+            t -= step;
+            if step.abs() < 1e-16 {
+                break;
+            }
+        }
+        nodes[m - 1 - i] = t;
+        weights[m - 1 - i] = 2.0 / ((1.0 - t * t) * dp * dp);
+    }
+    (nodes.iter().map(|t| (1.0 + t) / 2.0).collect(), weights.iter().map(|w| w / 2.0).collect())
 }
 
 /// Integrated Gradients (Sundararajan et al. 2017):
@@ -34,6 +66,11 @@ impl IntegratedGradients {
         self
     }
 
+    pub fn with_rule(mut self, rule: Rule) -> Self {
+        self.rule = rule;
+        self
+    }
+
     fn alphas_and_weights(&self) -> Result<(Vec<f64>, Vec<f64>)> {
         let m = self.steps;
         match self.rule {
@@ -46,6 +83,7 @@ impl IntegratedGradients {
             Rule::Midpoint if m >= 1 => {
                 Ok(((0..m).map(|k| (k as f64 + 0.5) / m as f64).collect(), vec![1.0 / m as f64; m as usize]))
             }
+            Rule::GaussLegendre if m >= 1 => Ok(gauss_legendre(m as usize)),
             _ => Err(Error::invalid("integrated gradients steps", format!("{m} is too few for {:?}", self.rule))),
         }
     }
@@ -80,8 +118,40 @@ impl Attribution for IntegratedGradients {
             let (g, _) = gradient(f, &points, &target.repeated(k), false)?;
             let mut gshape = x.size();
             gshape.insert(0, k);
-            total += (g.view(gshape.as_slice()) * w).sum_dim_intlist(0, false, Kind::Float).to_kind(x.kind());
+            // Sums in f64 for f64 inputs (attributions follow the input's dtype), else in f32.
+            let acc = if x.kind() == Kind::Double { Kind::Double } else { Kind::Float };
+            total += (g.view(gshape.as_slice()) * w).sum_dim_intlist(0, false, acc).to_kind(x.kind());
         }
         Ok(delta * total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauss_legendre_integrates_polynomials_exactly() {
+        for m in [1usize, 2, 5, 50] {
+            let (a, w) = gauss_legendre(m);
+            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12, "weights sum to 1 at m = {m}");
+            assert!(a.windows(2).all(|p| p[0] < p[1]) && a[0] > 0.0 && a[m - 1] < 1.0);
+            // ∫₀¹ α^d dα = 1/(d+1) for every degree d < 2m.
+            for d in 0..(2 * m).min(20) {
+                let q: f64 = a.iter().zip(&w).map(|(a, w)| w * a.powi(d as i32)).sum();
+                assert!((q - 1.0 / (d + 1) as f64).abs() < 1e-10, "m = {m}, degree {d}: {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn ig_with_gauss_legendre_is_complete_on_a_quadratic() {
+        // f(x) = Σ x², IG from 0 gives exactly x² per feature with any exact rule.
+        let x = Tensor::from_slice(&[1.0f64, -2.0, 0.5]).view([1, 3]);
+        let f = |t: &Tensor| t.pow_tensor_scalar(2).sum_dim_intlist(1, false, Kind::Double);
+        let ig = IntegratedGradients::new(3).with_rule(Rule::GaussLegendre);
+        let attr = ig.attribute(&f, &x, &Target::Scalar).unwrap();
+        let want = x.pow_tensor_scalar(2);
+        assert!(attr.allclose(&want, 1e-10, 1e-12, false), "{attr:?}");
     }
 }

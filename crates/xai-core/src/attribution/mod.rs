@@ -18,7 +18,7 @@ mod path_sampling;
 mod saliency;
 
 pub use gradient::{gradient, input_gradient, select_target, Target};
-pub use integrated_gradients::{IntegratedGradients, Rule};
+pub use integrated_gradients::{gauss_legendre, IntegratedGradients, Rule};
 pub use path_sampling::{ExpectedGradients, GradientShap};
 pub use saliency::{InputXGradient, Saliency};
 
