@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
 use tch::{Kind, Tensor};
-use xai_core::figures::{line_chart, LineChart, Series};
+use xai_core::figures::{line_panels, ChartExtras, LineChart, Series};
 use xai_core::report::{Check, Row};
 use xai_core::runner::Outcome;
 
@@ -131,38 +131,41 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-/// `figures/lambda_sweep.png`: uncertainty drop and ‖Δx‖₁ against λ_x.
+/// `figures/lambda_sweep.png`: one panel for the uncertainty drop, one for ‖Δx‖₁ / D, against
+/// λ_x with ticks at the swept values; CLUE and input-space CLUE in each.
 pub fn sweep_figure(dir: &Path, dataset: &str, sweep: &[SweepRow]) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut series = vec![];
-    for method in ["clue", "input_space_clue"] {
-        let pts: Vec<&SweepRow> = sweep.iter().filter(|r| r.method == method).collect();
-        if pts.is_empty() {
-            continue;
-        }
-        let x: Vec<f64> = pts.iter().map(|r| r.hyper.max(1e-6)).collect();
-        series.push(Series {
-            name: format!("{method}: drop fraction"),
-            x: x.clone(),
-            y: pts.iter().map(|r| r.drop_fraction).collect(),
-            band: None,
-        });
-        series.push(Series {
-            name: format!("{method}: mean L1 / D"),
-            x,
-            y: pts.iter().map(|r| r.mean_l1).collect(),
-            band: None,
-        });
-    }
-    let chart = LineChart {
-        title: format!("CLUE on {dataset}: λ_x sweep"),
-        x_label: "λ_x".into(),
-        y_label: "value".into(),
-        log_x: true,
-        log_y: false,
-        series,
+    const METHODS: [&str; 2] = ["clue", "input_space_clue"];
+    let mut ticks: Vec<f64> = sweep.iter().filter(|r| METHODS.contains(&r.method.as_str())).map(|r| r.hyper).collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let panel = |title: &str, y_label: &str, y: fn(&SweepRow) -> f64| {
+        let series = METHODS
+            .iter()
+            .filter_map(|&method| {
+                let pts: Vec<&SweepRow> = sweep.iter().filter(|r| r.method == method).collect();
+                (!pts.is_empty()).then(|| Series {
+                    name: method.into(),
+                    x: pts.iter().map(|r| r.hyper).collect(),
+                    y: pts.iter().map(|r| y(r)).collect(),
+                    band: None,
+                })
+            })
+            .collect();
+        let chart = LineChart {
+            title: title.into(),
+            x_label: "λ_x (swept values)".into(),
+            y_label: y_label.into(),
+            series,
+            ..Default::default()
+        };
+        (chart, ChartExtras { x_ticks: Some(ticks.clone()), references: vec![] })
     };
-    Ok(line_chart(&chart, &dir.join("lambda_sweep.png"))?)
+    let panels = [
+        panel("uncertainty drop", "relative drop (fraction of the original)", |r| r.drop_fraction),
+        panel("distance to the original", "mean ‖Δx‖₁ / D", |r| r.mean_l1),
+    ];
+    Ok(line_panels(&format!("CLUE on {dataset}: λ_x sweep"), &panels, 2, &dir.join("lambda_sweep.png"))?)
 }
 
 /// The ours-vs-paper table and the results of a real-data run.
