@@ -7,6 +7,14 @@ use lfxai::nets::count;
 use lfxai::vae::{beta_vae_loss, kl_normal, log_ratio_mean, reconstruction_loss, tcvae_terms, BurgessVae};
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's generator is global and the tests of one binary run in parallel: each test
+/// holds this lock so its seeded draws are its own and every run sees the same values.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const D: (Kind, Device) = (Kind::Double, Device::Cpu);
 
 fn params(vae: &BurgessVae, prefix: &str) -> i64 {
@@ -15,6 +23,7 @@ fn params(vae: &BurgessVae, prefix: &str) -> i64 {
 
 #[test]
 fn burgess_vae_parameter_counts_and_shapes() {
+    let _rng = rng_lock();
     let small = BurgessVae::new(Device::Cpu, 32, 1, 3).unwrap();
     assert_eq!((params(&small, "encoder"), params(&small, "decoder")), (232_038, 231_745));
     let big = BurgessVae::new(Device::Cpu, 64, 1, 6).unwrap();
@@ -37,6 +46,7 @@ fn burgess_vae_parameter_counts_and_shapes() {
 
 #[test]
 fn vae_loss_identities() {
+    let _rng = rng_lock();
     tch::manual_seed(0);
     let (mu, logvar) = (Tensor::randn([4, 3], D), Tensor::randn([4, 3], D) * 0.5);
     // Closed-form KL against Monte Carlo.
@@ -60,6 +70,7 @@ fn vae_loss_identities() {
 
 #[test]
 fn unit_map_metrics() {
+    let _rng = rng_lock();
     tch::manual_seed(1);
     let one = Tensor::rand([5, 1, 4, 4], D);
     let same = one.repeat([1, 3, 1, 1]); // identical unit maps

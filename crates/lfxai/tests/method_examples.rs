@@ -10,12 +10,22 @@ use tch::{Device, Kind, Tensor};
 
 const D: (Kind, Device) = (Kind::Double, Device::Cpu);
 
+/// libtorch's generator is global and the tests of one binary run in parallel: each test
+/// holds this lock so its seeded draws are its own and every run sees the same values
+/// (with interleaved draws the finite-difference check could land on a ReLU kink).
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn max_abs(t: &Tensor) -> f64 {
     t.abs().max().double_value(&[])
 }
 
 #[test]
 fn simplex_weights_are_a_simplex_and_batch_independent() {
+    let _rng = rng_lock();
     tch::manual_seed(0);
     let (h, corpus) = (Tensor::randn([60, 4], D), Tensor::randn([30, 4], D));
     let p = SimplexParams::default();
@@ -45,6 +55,7 @@ fn simplex_weights_are_a_simplex_and_batch_independent() {
 
 #[test]
 fn dknn_matches_brute_force_and_scales() {
+    let _rng = rng_lock();
     tch::manual_seed(1);
     let (h, corpus) = (Tensor::randn([5, 3], D), Tensor::randn([40, 3], D));
     let s = dknn_scores(&h, &corpus).unwrap();
@@ -73,6 +84,7 @@ fn quadratic() -> (Tensor, Tensor, Tensor) {
 
 #[test]
 fn hvp_of_a_quadratic_is_exact() {
+    let _rng = rng_lock();
     let (a, c, theta) = quadratic();
     let loss = |_: &Tensor| 0.5 * theta.dot(&a.mv(&theta)) + c.dot(&theta);
     let vs = Tensor::randn([3, 6], D);
@@ -82,6 +94,7 @@ fn hvp_of_a_quadratic_is_exact() {
 
 #[test]
 fn lissa_converges_to_the_damped_inverse() {
+    let _rng = rng_lock();
     let (a, _c, _) = quadratic();
     let g = Tensor::randn([6], D);
     let p = LissaParams { depth: 3_000, damp: 1e-3, scale: 10.0, n_train: 7 };
@@ -111,6 +124,7 @@ fn tiny_ae() -> (MnistAutoencoder, Tensor) {
 
 #[test]
 fn mnist_hvp_matches_finite_differences() {
+    let _rng = rng_lock();
     let (ae, x) = tiny_ae();
     let params = ae.encoder_params();
     let loss = |b: &Tensor| ae.mse(b, b, false);
@@ -144,6 +158,7 @@ fn mnist_hvp_matches_finite_differences() {
 
 #[test]
 fn tracin_is_a_gradient_dot_product() {
+    let _rng = rng_lock();
     let (ae, x) = tiny_ae();
     let params = ae.encoder_params();
     let loss = |b: &Tensor| ae.mse(b, b, false);
@@ -163,6 +178,7 @@ fn tracin_is_a_gradient_dot_product() {
 
 #[test]
 fn parameter_counts_and_encoder_only_gradients() {
+    let _rng = rng_lock();
     let ae = MnistAutoencoder::new(Device::Cpu, 4).unwrap();
     let enc = named_trainable(&ae.vs, "encoder");
     let dec = named_trainable(&ae.vs, "decoder");
@@ -184,6 +200,7 @@ fn parameter_counts_and_encoder_only_gradients() {
 
 #[test]
 fn bad_inputs_are_clear_errors() {
+    let _rng = rng_lock();
     let corpus = Tensor::zeros([0, 4], D);
     let h = Tensor::zeros([2, 4], D);
     let e = dknn_scores(&h, &corpus).unwrap_err().to_string();

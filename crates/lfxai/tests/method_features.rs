@@ -7,6 +7,14 @@ use lfxai::features::{
 use lfxai::{AnchorPairing, FeatureMethod};
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's generator is global and the tests of one binary run in parallel: each test
+/// holds this lock so its seeded draws are its own and every run sees the same values.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const D: (Kind, Device) = (Kind::Double, Device::Cpu);
 
 fn max_abs(t: &Tensor) -> f64 {
@@ -20,6 +28,7 @@ fn tanh_encoder(seed: i64) -> (Tensor, Tensor, Tensor) {
 
 #[test]
 fn auxiliary_function_value_and_gradient() {
+    let _rng = rng_lock();
     let (w1, w2, b) = tanh_encoder(0);
     let f = |x: &Tensor| x.matmul(&w1.tr()).tanh().matmul(&w2.tr()) + &b;
     let x = Tensor::randn([2, 7], D);
@@ -44,6 +53,7 @@ fn auxiliary_function_value_and_gradient() {
 
 #[test]
 fn linear_encoder_closed_forms() {
+    let _rng = rng_lock();
     tch::manual_seed(1);
     let (w, b) = (Tensor::randn([3, 6], D), Tensor::randn([3], D));
     let f = |x: &Tensor| x.matmul(&w.tr()) + &b;
@@ -64,6 +74,7 @@ fn linear_encoder_closed_forms() {
 
 #[test]
 fn gauss_legendre_rule_and_ig_completeness() {
+    let _rng = rng_lock();
     for m in [1, 2, 5, 50] {
         let (a, s) = gauss_legendre(m);
         assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-13);
@@ -95,6 +106,7 @@ fn gauss_legendre_rule_and_ig_completeness() {
 
 #[test]
 fn invariant_under_orthogonal_latent_maps_and_linear_in_units() {
+    let _rng = rng_lock();
     let (w1, w2, b) = tanh_encoder(3);
     let f = |x: &Tensor| x.matmul(&w1.tr()).tanh().matmul(&w2.tr()) + &b;
     let (q, _) = Tensor::linalg_qr(&Tensor::randn([3, 3], D), "reduced");
@@ -126,6 +138,7 @@ fn invariant_under_orthogonal_latent_maps_and_linear_in_units() {
 
 #[test]
 fn gradient_shap_pairs_each_example_with_its_own_anchor() {
+    let _rng = rng_lock();
     let (w1, w2, b) = tanh_encoder(4);
     let f = |x: &Tensor| x.matmul(&w1.tr()).tanh().matmul(&w2.tr()) + &b;
     let x = Tensor::randn([3, 7], D);
@@ -153,6 +166,7 @@ fn gradient_shap_pairs_each_example_with_its_own_anchor() {
 
 #[test]
 fn masks_shift_and_random_control() {
+    let _rng = rng_lock();
     tch::manual_seed(5);
     let attr = Tensor::randn([4, 3, 5, 5], (Kind::Float, Device::Cpu));
     for pct in [0.0, 5.0, 10.0, 50.0, 100.0] {
@@ -187,6 +201,7 @@ fn masks_shift_and_random_control() {
 
 #[test]
 fn similarity_rates_on_a_hand_example() {
+    let _rng = rng_lock();
     let train = Tensor::from_slice(&[0i64, 0, 1, 1]);
     let test = Tensor::from_slice(&[0i64, 1]);
     // Importance = same-label indicator (+ small tie-breaker).
@@ -200,6 +215,7 @@ fn similarity_rates_on_a_hand_example() {
 
 #[test]
 fn bad_inputs_are_clear_errors() {
+    let _rng = rng_lock();
     let e = FeatureMethod::from_name("shapley_magic").unwrap_err().to_string();
     assert!(e.contains("shapley_magic") && e.contains("integrated_gradients"), "{e}");
     let attr = Tensor::ones([2, 1, 4, 4], (Kind::Float, Device::Cpu));
