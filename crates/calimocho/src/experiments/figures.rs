@@ -102,7 +102,7 @@ pub fn explanation_image(slots: &[i64], rel: &[f64], title: &str, path: &Path) -
     let err = |e: &dyn std::fmt::Display| xai_core::Error::Other(format!("{}: {e}", path.display()));
     xai_core::figures::ensure_font();
     xai_core::fsutil::atomic_write_with(path, |tmp| {
-        let root = BitMapBackend::new(tmp, (260, 290)).into_drawing_area();
+        let root = BitMapBackend::new(tmp, (260, 330)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let _ = root.draw(&Text::new(title.to_string(), (5, 5), ("sans-serif", 14).into_font()));
         let pal = xai_core::data::toy_colors::PALETTE;
@@ -123,6 +123,18 @@ pub fn explanation_image(slots: &[i64], rel: &[f64], title: &str, path: &Path) -
                 root.draw(&Circle::new((x0 + 23, y0 + 23), 14, col.filled())).map_err(|e| err(&e))?;
                 root.draw(&Circle::new((x0 + 23, y0 + 23), 14, BLACK.stroke_width(1))).map_err(|e| err(&e))?;
             }
+        }
+        // What the circles mean, so the image reads without the source.
+        let note = ("sans-serif", 11).into_font();
+        for (i, line) in [
+            "circle: relevance of the pixel's colour to the",
+            "prediction; red +, blue −, paler = smaller |r|;",
+            "no circle: |r| < 0.01",
+        ]
+        .iter()
+        .enumerate()
+        {
+            root.draw(&Text::new(line.to_string(), (10, 276 + 16 * i as i32), note.clone())).map_err(|e| err(&e))?;
         }
         root.present().map_err(|e| err(&e))?;
         Ok(())

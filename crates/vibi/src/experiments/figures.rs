@@ -132,8 +132,8 @@ pub fn frame_legend(width: u32) -> Vec<LegendEntry> {
         LegendEntry::new("bb right", frame_colour(1.0, true)),
         LegendEntry::new("bb wrong", frame_colour(1.0, false)),
     ];
-    // xai-core lays entries out at 18 + 7·len + 14 px each from x = 6 and does not clip
-    // the swatches (it panics past the edge), so only a legend that fits is passed.
+    // xai-core lays entries out at 18 + 7·len + 14 px each from x = 6 and wraps what does
+    // not fit onto more rows; a narrow grid gets the short legend so it stays one row.
     let fits =
         |l: &[LegendEntry]| 6 + l.iter().map(|e| 32 + CHAR_PX * e.label.chars().count() as u32).sum::<u32>() <= width;
     [full, short].into_iter().find(|l| fits(l)).unwrap_or_default()
