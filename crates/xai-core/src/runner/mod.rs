@@ -328,19 +328,24 @@ pub fn chain(e: &anyhow::Error) -> String {
     parts.join(": caused by: ")
 }
 
+/// The failure kind of an xai-core error (`None` for [`Error::Other`], which says nothing);
+/// crates whose error types wrap xai-core's call it from [`ExperimentConfig::failure_kind`].
+pub fn core_failure_kind(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::Config { .. } | Error::Invalid { .. } => Some("config"),
+        Error::Data { .. } => Some("data"),
+        Error::NonFinite(_) | Error::Torch(_) => Some("training"),
+        Error::Io { .. } | Error::Checkpoint { .. } => Some("io"),
+        Error::Device(_) => Some("device"),
+        Error::Other(_) => None,
+    }
+}
+
 /// What kind of failure an error is, for `run.json`: the first cause that says.
 pub fn failure_kind(e: &anyhow::Error) -> &'static str {
     for cause in e.chain() {
-        if let Some(core) = cause.downcast_ref::<Error>() {
-            return match core {
-                Error::Config { .. } | Error::Invalid { .. } => "config",
-                Error::Data { .. } => "data",
-                Error::NonFinite(_) => "training",
-                Error::Io { .. } | Error::Checkpoint { .. } => "io",
-                Error::Torch(_) => "training",
-                Error::Device(_) => "device",
-                Error::Other(_) => continue,
-            };
+        if let Some(kind) = cause.downcast_ref::<Error>().and_then(core_failure_kind) {
+            return kind;
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return "io";

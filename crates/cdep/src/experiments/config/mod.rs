@@ -239,13 +239,7 @@ impl ExperimentConfig for Config {
         match e {
             CdepError::Invalid { .. } | CdepError::MaskShape { .. } | CdepError::NoCdRule { .. } => Some("config"),
             CdepError::Torch(_) => Some("training"),
-            CdepError::Core(core) => match core {
-                xai_core::Error::Config { .. } | xai_core::Error::Invalid { .. } => Some("config"),
-                xai_core::Error::Data { .. } => Some("data"),
-                xai_core::Error::NonFinite(_) | xai_core::Error::Torch(_) => Some("training"),
-                xai_core::Error::Io { .. } | xai_core::Error::Checkpoint { .. } => Some("io"),
-                _ => None,
-            },
+            CdepError::Core(core) => xai_core::runner::core_failure_kind(core),
         }
     }
 }
