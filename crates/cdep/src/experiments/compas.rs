@@ -199,10 +199,7 @@ impl Experiment for Compas {
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
                 evaluate: Box::new(evaluate_all),
-                on_epoch: Box::new(|log: &train::EpochLog| {
-                    metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
-                    Ok(())
-                }),
+                on_epoch: EpochRow::logger(metrics_log, method, lambda, seed),
             },
         )?;
         let batch = cfg.train.eval_batch_size;

@@ -336,10 +336,7 @@ impl Experiment for Isic {
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
                 evaluate: Box::new(evaluate_val),
-                on_epoch: Box::new(|log: &train::EpochLog| {
-                    metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
-                    Ok(())
-                }),
+                on_epoch: EpochRow::logger(metrics_log, method, lambda, seed),
             },
         )?;
         let (_, train_acc, _) = evaluate(&head, &fx, &fy, w, eval_batch)?;

@@ -221,10 +221,7 @@ impl Experiment for IsicSynth {
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
                 evaluate: Box::new(evaluate_all),
-                on_epoch: Box::new(|log: &train::EpochLog| {
-                    metrics_log.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
-                    Ok(())
-                }),
+                on_epoch: EpochRow::logger(metrics_log, method, lambda, seed),
             },
         )?;
         let y = Vec::<i64>::try_from(self.test.y.to_device(Device::Cpu))?;

@@ -94,6 +94,14 @@ pub struct EpochRow {
 }
 
 impl EpochRow {
+    /// The `on_epoch` hook of a cell that only logs: each epoch's row appended to `metrics.csv`.
+    pub fn logger<'a>(metrics: &'a mut CsvLog, method: Method, lambda: f64, seed: u64) -> crate::train::OnEpochFn<'a> {
+        Box::new(move |log| {
+            metrics.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;
+            Ok(())
+        })
+    }
+
     /// The row of one epoch of one cell; metrics an experiment does not compute stay empty.
     pub fn from_log(method: &str, lambda: f64, seed: u64, log: &crate::train::EpochLog) -> Self {
         Self {
