@@ -152,7 +152,9 @@ impl BnnTrainer {
             (mean * n as f64).backward();
             let grads: Vec<Tensor> = params.iter().map(|p| p.grad()).collect();
             if let Some(clip) = &mut self.clip {
-                let sq: f64 = grads.iter().map(|g| g.square().sum(Kind::Double).double_value(&[])).sum();
+                // One host sync for the whole gradient norm, not one per tensor.
+                let per_tensor: Vec<Tensor> = grads.iter().map(|g| g.square().sum(Kind::Double)).collect();
+                let sq = Tensor::stack(&per_tensor, 0).sum(Kind::Double).double_value(&[]);
                 let scale = clip.observe(sq.sqrt());
                 if scale < 1.0 {
                     tch::no_grad(|| {
