@@ -42,9 +42,13 @@ bench *ARGS: setup
 reproduce METHOD *ARGS: setup
     scripts/reproduce {{METHOD}} {{ARGS}}
 
-# Run every paper-scale experiment of every method crate.
+# Run every paper-scale experiment of every method crate, then report the latest run of each (runs/report/<timestamp>/).
 reproduce-all: setup
-    failed=""; for m in $(ls configs); do if [ -d "crates/$m" ]; then scripts/reproduce "$m" || failed="$failed $m"; fi; done; if [ -n "$failed" ]; then echo "reproduce-all: failures in:$failed" >&2; exit 1; fi
+    failed=""; for m in $(ls configs); do if [ -d "crates/$m" ]; then scripts/reproduce "$m" || failed="$failed $m"; fi; done; cargo run --release -p xai-report -- runs --scale paper || failed="$failed xai-report"; if [ -n "$failed" ]; then echo "reproduce-all: failures in:$failed" >&2; exit 1; fi
+
+# Run every smoke config of every crate (release builds, failures do not stop the others), then report them (runs/report/<timestamp>/).
+smoke-all *ARGS: setup
+    scripts/smoke-all {{ARGS}}
 
 # Formatting and lints as CI wants them.
 lint: setup
