@@ -36,6 +36,7 @@ pub fn args(config: &Path, runs: &Path, data: &Path, sets: &[&str]) -> RunArgs {
         },
         resume: None,
         strict: false,
+        sweep: Default::default(),
     }
 }
 

@@ -23,6 +23,7 @@ pub fn args(config: Option<PathBuf>, runs: &Path, data: Option<&Path>) -> RunArg
         },
         resume: None,
         strict: false,
+        sweep: Default::default(),
     }
 }
 

@@ -13,12 +13,21 @@
 //!   table and the verdict line on stdout;
 //! - failures: any error after the run folder exists is recorded in `run.json` with its
 //!   kind (config, data, training, io, other) and whole cause chain; exit status 1, or 2
-//!   with `--strict` when a judged check fails.
+//!   with `--strict` when a judged check fails;
+//! - sweeps on a Slurm cluster ([`sweep`]): `--emit-slurm DIR` writes a job array with one
+//!   task per sweep cell, `--cell N` runs one cell into a shared run folder, `--collect`
+//!   builds the tables from the finished cells. The `[slurm]` table of a config is read
+//!   here and taken out before the crate's config sees it.
+//!
+//! Over 400 lines: config loading (with `[slurm]`), the run's life cycle and the failure
+//! kinds are one sequence every mode goes through; the Slurm modes live in [`sweep`].
 
 mod cells;
+pub mod sweep;
 mod table;
 
-pub use cells::Cells;
+pub use cells::{CellDone, Cells, MISSING_CELL, SKIPPED_CELL};
+pub use sweep::{SlurmTable, SweepArgs};
 pub use table::{ExperimentName, RunTable, SaveWeights};
 
 use crate::cli::CommonArgs;
@@ -49,6 +58,10 @@ pub struct RunArgs {
     /// Exit with status 2 when a judged check of the ours-vs-paper table fails (for CI).
     #[arg(long)]
     pub strict: bool,
+
+    /// Slurm job arrays: `--emit-slurm DIR`, `--cell N`, `--collect RUN_FOLDER`.
+    #[command(flatten)]
+    pub sweep: SweepArgs,
 }
 
 /// A config compiled into the binary, run when no `--config` is given.
@@ -103,12 +116,19 @@ pub struct Session<'a, C> {
     pub run: &'a mut RunDir,
     /// Whether this continues an interrupted run (finished cells are in [`Session::cells`]).
     pub resumed: bool,
+    /// Where the cells live and how they are handled under `--emit-slurm`, `--cell`,
+    /// `--collect`; `None` for a plain run (its own folder's `cells/`, every cell run).
+    pub(crate) sweep: Option<sweep::SweepCtx>,
 }
 
 impl<C> Session<'_, C> {
-    /// The run folder's finished sweep cells.
+    /// The run folder's finished sweep cells (under `--cell N`: the shared run folder's,
+    /// handled as the runner's mode says; see [`Cells::get_or_run`]).
     pub fn cells(&self) -> crate::Result<Cells> {
-        Cells::open(self.run.path())
+        match &self.sweep {
+            None => Cells::open(self.run.path()),
+            Some(ctx) => ctx.cells(),
+        }
     }
 }
 
@@ -171,15 +191,23 @@ where
     }
 }
 
-/// Loads the config, resolves the device, opens the run folder and runs `body` in it.
-pub fn run<C, F>(crate_name: &str, embedded: Embedded, args: &RunArgs, body: F) -> anyhow::Result<Finished>
-where
-    C: ExperimentConfig,
-    F: FnOnce(&mut Session<'_, C>) -> anyhow::Result<Outcome>,
-{
+/// A config loaded and checked, with everything a run derives from it before its folder
+/// exists.
+pub(crate) struct Prepared<C> {
+    pub loaded: Loaded<C>,
+    pub label: String,
+    pub slurm: SlurmTable,
+    pub device: Device,
+    pub resolved: String,
+    pub hash: String,
+    pub data_root: PathBuf,
+}
+
+/// Config (with `[slurm]` taken out), validation, device, resolved TOML and its hash.
+fn prepare<C: ExperimentConfig>(embedded: Embedded, args: &RunArgs) -> anyhow::Result<Prepared<C>> {
     let common = &args.common;
     crate::device::set_threads(common.threads);
-    let (loaded, label) = load_config::<C>(embedded, args)?;
+    let (loaded, label, slurm) = load_config_and_slurm::<C>(embedded, args)?;
     let cfg = &loaded.value;
     cfg.run_table().validate().map_err(|e| anyhow::anyhow!("config {}: {e}", loaded.source))?;
     cfg.validate().map_err(|e| anyhow::anyhow!("config {}: {e:#}", loaded.source))?;
@@ -188,31 +216,68 @@ where
     let resolved = loaded.resolved_toml()?;
     let hash = config_hash(&resolved);
     let data_root = crate::data::data_root(common.data_dir.as_deref());
+    Ok(Prepared { loaded, label, slurm, device, resolved, hash, data_root })
+}
+
+/// Loads the config, resolves the device, opens the run folder and runs `body` in it.
+/// With `--emit-slurm`, `--cell` or `--collect` it does that instead ([`sweep`]).
+pub fn run<C, F>(crate_name: &str, embedded: Embedded, args: &RunArgs, body: F) -> anyhow::Result<Finished>
+where
+    C: ExperimentConfig,
+    F: FnOnce(&mut Session<'_, C>) -> anyhow::Result<Outcome>,
+{
+    args.sweep.check(args.resume.is_some())?;
+    let prep = prepare::<C>(embedded, args)?;
+    if let Some(dir) = &args.sweep.emit_slurm {
+        return sweep::emit(crate_name, &prep, args, dir, body);
+    }
+    if let (Some(index), Some(folder)) = (args.sweep.cell, &args.resume) {
+        return sweep::run_cell(crate_name, &prep, folder, index, body);
+    }
+    if let Some(folder) = &args.sweep.collect {
+        return sweep::collect(crate_name, &prep, folder, body);
+    }
+    let common = &args.common;
+    let Prepared { loaded, label, device, resolved, hash, data_root, .. } = &prep;
+    let cfg = &loaded.value;
     let mut run = match &args.resume {
         Some(folder) => {
-            let stored: Loaded<C> = config::load(&folder.join("config.toml"), &[])
-                .map_err(|e| anyhow::anyhow!("reading the config of the run to resume: {e}"))?;
-            cfg.check_resume(&stored.value).map_err(|e| {
+            let stored = load_stored::<C>(folder)?;
+            cfg.check_resume(&stored).map_err(|e| {
                 anyhow::anyhow!("cannot resume {} with this config: {e:#} (folder left as it was)", folder.display())
             })?;
-            RunDir::resume(folder, &resolved, device)?
+            RunDir::resume(folder, resolved, *device)?
         }
         None => {
             let runs_root = runs_root(&common.runs_dir, cfg.run_table().out_dir.as_deref());
-            RunDir::create(&runs_root, crate_name, &label, &resolved, cfg.run_table().seed(), device)?
+            RunDir::create(&runs_root, crate_name, label, resolved, cfg.run_table().seed(), *device)?
         }
     };
     let mut session = Session {
         config: cfg,
-        resolved_toml: &resolved,
-        config_hash: &hash,
-        label: &label,
-        device,
-        data_root: &data_root,
+        resolved_toml: resolved,
+        config_hash: hash,
+        label,
+        device: *device,
+        data_root,
         run: &mut run,
         resumed: args.resume.is_some(),
+        sweep: None,
     };
-    let outcome = match body(&mut session).and_then(|o| write_outcome(&label, &run, &o).map(|v| (o, v))) {
+    let outcome = body(&mut session);
+    finish_run::<C>(label, run, outcome, None)
+}
+
+/// Writes the outcome's files and closes the run folder: `finished`, or `failed` with the
+/// error's kind and cause. `partial` (collect with missing cells) is appended to the
+/// verdict line and recorded in `results.json`.
+fn finish_run<C: ExperimentConfig>(
+    label: &str,
+    mut run: RunDir,
+    outcome: anyhow::Result<Outcome>,
+    partial: Option<&str>,
+) -> anyhow::Result<Finished> {
+    let outcome = match outcome.and_then(|o| write_outcome(label, &run, &o, partial).map(|v| (o, v))) {
         Ok(done) => done,
         Err(e) => {
             let kind = C::failure_kind(&e).unwrap_or_else(|| failure_kind(&e));
@@ -225,31 +290,102 @@ where
     println!("{table}");
     println!("run folder: {}", folder.display());
     println!("{verdict}");
-    Ok(Finished { folder, passed: outcome.passed(), verdict, table })
+    Ok(Finished { folder, passed: outcome.passed() && partial.is_none(), verdict, table })
+}
+
+/// The config a run folder was started with (`config.toml`, `[slurm]` taken out).
+pub(crate) fn load_stored<C: DeserializeOwned>(folder: &Path) -> anyhow::Result<C> {
+    let (stored, _) = load_with_slurm::<C>(&folder.join("config.toml"), &[])
+        .map_err(|e| anyhow::anyhow!("reading the config of the run to resume: {e}"))?;
+    Ok(stored.value)
 }
 
 /// `--config FILE`, the resumed folder's `config.toml`, or the embedded config; with the
-/// `--set` overrides applied. Returns the config and its label.
+/// `--set` overrides applied and the `[slurm]` table taken out. Returns the config and its
+/// label.
 pub fn load_config<C: DeserializeOwned>(embedded: Embedded, args: &RunArgs) -> anyhow::Result<(Loaded<C>, String)> {
+    load_config_and_slurm(embedded, args).map(|(loaded, label, _)| (loaded, label))
+}
+
+/// [`load_config`] and the config's `[slurm]` table. Under `--cell` and `--collect` the
+/// label is the run folder's even when `--config` names a file (the emitted job passes the
+/// folder's own `config.toml`), so titles and verdicts equal a local run's.
+pub fn load_config_and_slurm<C: DeserializeOwned>(
+    embedded: Embedded,
+    args: &RunArgs,
+) -> anyhow::Result<(Loaded<C>, String, SlurmTable)> {
     let o = &args.common.overrides;
     let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().to_string());
-    Ok(match (&args.common.config, &args.resume) {
-        (Some(path), _) => (config::load(path, o)?, stem(path).unwrap_or_else(|| embedded.label().into())),
+    let folder = args.sweep.collect.as_ref().or(args.resume.as_ref());
+    let folder_label = |folder: &Path| {
+        // <runs>/<crate>/<label>/<timestamp-id>/: the label is the parent folder's name.
+        folder
+            .canonicalize()
+            .ok()
+            .and_then(|f| f.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()))
+            .unwrap_or_else(|| embedded.label().into())
+    };
+    let sweep_mode = args.sweep.cell.is_some() || args.sweep.collect.is_some();
+    Ok(match (&args.common.config, folder) {
+        (Some(path), folder) => {
+            let (loaded, slurm) = load_with_slurm(path, o)?;
+            let label = match folder {
+                Some(f) if sweep_mode => folder_label(f),
+                _ => stem(path).unwrap_or_else(|| embedded.label().into()),
+            };
+            (loaded, label, slurm)
+        }
         (None, Some(folder)) => {
-            let loaded = config::load(&folder.join("config.toml"), o)
+            let (loaded, slurm) = load_with_slurm(&folder.join("config.toml"), o)
                 .map_err(|e| anyhow::anyhow!("reading the config of the run to resume: {e}"))?;
-            // <runs>/<crate>/<label>/<timestamp-id>/: the label is the parent folder's name.
-            let label = folder
-                .canonicalize()
-                .ok()
-                .and_then(|f| f.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()))
-                .unwrap_or_else(|| embedded.label().into());
-            (loaded, label)
+            (loaded, folder_label(folder), slurm)
         }
         (None, None) => {
-            (config::parse(embedded.text, &format!("<embedded {}>", embedded.path), o)?, embedded.label().into())
+            let (loaded, slurm) = parse_with_slurm(embedded.text, &format!("<embedded {}>", embedded.path), o)?;
+            (loaded, embedded.label().into(), slurm)
         }
     })
+}
+
+/// [`config::load`] with the `[slurm]` table taken out before the crate's config (whose
+/// `deny_unknown_fields` would refuse it) is deserialised.
+pub fn load_with_slurm<C: DeserializeOwned>(
+    path: &Path,
+    overrides: &[String],
+) -> crate::Result<(Loaded<C>, SlurmTable)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config { file: path.display().to_string(), message: format!("cannot read: {e}") })?;
+    parse_with_slurm(&text, &path.display().to_string(), overrides)
+}
+
+/// [`config::parse`] with the `[slurm]` table taken out (after the overrides, so
+/// `--set slurm.time=8:00:00` works) and returned.
+pub fn parse_with_slurm<C: DeserializeOwned>(
+    text: &str,
+    source: &str,
+    overrides: &[String],
+) -> crate::Result<(Loaded<C>, SlurmTable)> {
+    let Ok(mut table) = text.parse::<toml::Table>() else {
+        // Not TOML: config::parse reports the syntax error the usual way.
+        return config::parse(text, source, overrides).map(|l| (l, SlurmTable::default()));
+    };
+    let err = |message: String| Error::Config { file: source.to_string(), message };
+    for spec in overrides {
+        config::apply_override(&mut table, spec).map_err(err)?;
+    }
+    let slurm = match table.remove("slurm") {
+        None => SlurmTable::default(),
+        Some(value) => {
+            let slurm: SlurmTable = serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                err(format!("slurm.{path}: {}", e.into_inner().to_string().trim_end()))
+            })?;
+            slurm.validate().map_err(err)?;
+            slurm
+        }
+    };
+    let rest = toml::to_string(&table).map_err(|e| err(format!("cannot serialise: {e}")))?;
+    Ok((config::parse(&rest, source, &[])?, slurm))
 }
 
 /// The device rule of every binary: `--device` wins unless it is `auto`, then the
@@ -274,15 +410,31 @@ pub fn config_hash(resolved: &str) -> String {
 
 /// Writes `paper_comparison.*`, `results.json` and `verdict.txt`; returns the verdict line
 /// and the Markdown table.
-fn write_outcome(label: &str, run: &RunDir, outcome: &Outcome) -> anyhow::Result<(String, String)> {
-    let table = report::write(run.path(), &outcome.title, &outcome.rows)?;
-    let line = verdict_line(label, outcome);
+fn write_outcome(
+    label: &str,
+    run: &RunDir,
+    outcome: &Outcome,
+    partial: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let title = match partial {
+        Some(p) => format!("PARTIAL ({p}) — {}", outcome.title),
+        None => outcome.title.clone(),
+    };
+    let table = report::write(run.path(), &title, &outcome.rows)?;
+    let mut line = verdict_line(label, outcome);
+    if let Some(p) = partial {
+        line = line.replacen(": PASS", ": FAIL", 1);
+        line.push_str(&format!(" — PARTIAL: {p}"));
+    }
     crate::fsutil::atomic_write(&run.path().join("verdict.txt"), format!("{line}\n").as_bytes())?;
     let mut results = outcome.results.clone();
     if !results.is_object() {
         results = serde_json::json!({ "results": results });
     }
-    results["passed"] = outcome.passed().into();
+    results["passed"] = (outcome.passed() && partial.is_none()).into();
+    if let Some(p) = partial {
+        results["partial"] = p.into();
+    }
     results["verdict"] = line.clone().into();
     if outcome.failed_cells > 0 {
         results["failed_cells"] = outcome.failed_cells.into();
@@ -357,5 +509,7 @@ pub fn failure_kind(e: &anyhow::Error) -> &'static str {
     "other"
 }
 
+#[cfg(test)]
+mod sweep_tests;
 #[cfg(test)]
 mod tests;

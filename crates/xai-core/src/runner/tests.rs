@@ -43,6 +43,7 @@ fn args(runs: &Path, sets: &[&str]) -> RunArgs {
         },
         resume: None,
         strict: false,
+        sweep: SweepArgs::default(),
     }
 }
 
