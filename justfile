@@ -50,7 +50,8 @@ reproduce-all: setup
 smoke-all *ARGS: setup
     scripts/smoke-all {{ARGS}}
 
-# Formatting and lints as CI wants them.
+# Formatting, lints and rustdoc (no warnings) as CI wants them.
 lint: setup
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

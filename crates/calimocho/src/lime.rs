@@ -227,7 +227,7 @@ pub fn solve(mut m: Vec<f64>, mut rhs: Vec<f64>, n: usize) -> Vec<f64> {
 }
 
 /// LIME's explanation vector over one-hot concepts: e[slots·p + code_p] = sign(β_p) for
-/// each chosen pixel p, e[bias] = 1.
+/// each chosen pixel p, `e[bias] = 1`.
 pub fn explanation_vector(expl: &LimeExplanation, instance: &[i64], slots: usize, n_concepts: usize) -> Vec<f64> {
     let mut e = vec![0.0; n_concepts];
     for (&p, &b) in expl.features.iter().zip(&expl.coefs) {

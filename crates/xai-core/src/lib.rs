@@ -17,6 +17,22 @@
 //! | [`nn`] | layers initialised as PyTorch does, and small shared models |
 //! | [`report`] | "ours vs paper" tables with tolerances |
 //! | [`data`] | dataset registry, loaders for the original formats, generators |
+//!
+//! Every attribution method sits behind one `attribute` call; here Integrated Gradients of a
+//! linear score, whose attributions must sum to f(x) − f(0) (completeness):
+//!
+//! ```
+//! use tch::{Kind, Tensor};
+//! use xai_core::attribution::{Attribution, IntegratedGradients, Target};
+//! # fn main() -> xai_core::Result<()> {
+//! let w = Tensor::from_slice(&[1.0f32, -2.0, 0.5]);
+//! let model = |x: &Tensor| x.matmul(&w); // [B, 3] → [B] scores
+//! let x = Tensor::from_slice(&[2.0f32, 1.0, 4.0]).view([1, 3]);
+//! let attr = IntegratedGradients::new(32).attribute(&model, &x, &Target::Scalar)?;
+//! let total = attr.sum(Kind::Float).double_value(&[]);
+//! assert!((total - (2.0 - 2.0 + 2.0)).abs() < 1e-4);
+//! # Ok(()) }
+//! ```
 
 pub mod attribution;
 pub mod checkpoint;

@@ -21,6 +21,18 @@
 //! | `scan` | reading run folders, configs and crate descriptions |
 //! | `markdown`, `html` | the two renderings |
 //! | `format` | number, duration and path formatting shared by both |
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! let runs = std::env::temp_dir().join(format!("xai-report-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&runs)?;
+//! let report = xai_report::collect(&xai_report::Options::new(&runs))?;
+//! let out = xai_report::default_out_dir(&runs);
+//! xai_report::write(&report, &out)?;
+//! assert!(out.join("REPORT.md").is_file() && out.join("report.html").is_file());
+//! # std::fs::remove_dir_all(&runs)?;
+//! # Ok(()) }
+//! ```
 
 pub mod format;
 mod html;
@@ -130,13 +142,15 @@ fn mark_ended(papers: &mut [model::Paper], commands: &[model::Command]) {
 /// Writes `REPORT.md` and `report.html` into `out_dir` (created if needed).
 pub fn write(report: &Report, out_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let md = markdown::render(report, out_dir);
-    std::fs::write(out_dir.join("REPORT.md"), md)
-        .with_context(|| format!("writing {}/REPORT.md", out_dir.display()))?;
-    let page = html::render(report);
-    std::fs::write(out_dir.join("report.html"), page)
-        .with_context(|| format!("writing {}/report.html", out_dir.display()))?;
-    Ok(())
+    write_atomically(&out_dir.join("REPORT.md"), &markdown::render(report, out_dir))?;
+    write_atomically(&out_dir.join("report.html"), &html::render(report))
+}
+
+/// Temp file, then rename: a report interrupted while writing never looks finished.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// `RUNS_DIR/report/<YYYYMMDD-HHMMSS>/`: beside the crates' run folders, skipped when scanning.

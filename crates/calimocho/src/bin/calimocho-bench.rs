@@ -1,5 +1,5 @@
 //! `calimocho-bench`: the cost of the active loop, the spec's reference workload (one
-//! fold, 50 queries × 100 Adam steps, W = [101,101,101], test losses on 8,000 examples
+//! fold, 50 queries × 100 Adam steps, W = `[101,101,101]`, test losses on 8,000 examples
 //! after every query; a faithful PyTorch version takes 8.6–12.6 s on the project machine).
 //! Prints steps/s, the fold time, an estimate of the whole 5-fold × 300-query run, and
 //! peak memory. Uses the real toy colors file when present, else the generator.

@@ -1,4 +1,4 @@
-//! SeojinBang/VIBI's MNIST nets (spec §2 "[authors]"): the LeNet-style black box, the
+//! SeojinBang/VIBI's MNIST nets (spec §2 "\[authors\]"): the LeNet-style black box, the
 //! chunk-1/2/4 CNN explainers and the CNN approximator, with Xavier-uniform (gain √2)
 //! weights and zero biases as the authors initialise them.
 

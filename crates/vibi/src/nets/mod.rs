@@ -14,7 +14,7 @@ use tch::nn::{self, ModuleT};
 /// Explainer architectures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExplainerArch {
-    /// Headless ResNet; MNIST: [64]×10, no downsampling (1×1 chunks); CIFAR: 16×16 grid (2×2 chunks).
+    /// Headless ResNet; MNIST: `[64]`×10, no downsampling (1×1 chunks); CIFAR: 16×16 grid (2×2 chunks).
     ResNet2x,
     /// Headless ResNet with 4×4 chunks (7×7 MNIST grid, 8×8 CIFAR grid).
     ResNet4x,
@@ -35,9 +35,9 @@ pub enum ExplainerArch {
 /// Classifier architectures (approximators and black boxes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassifierArch {
-    /// willisk's resnet18 (widths [64,64,128,128,256,256,512,512], GAP + Linear).
+    /// willisk's resnet18 (widths `[64,64,128,128,256,256,512,512]`, GAP + Linear).
     Resnet18,
-    /// willisk's resnet34 ([64]×3 + [128]×4 + [256]×6 + [512]×3).
+    /// willisk's resnet34 (`[64]`×3 + `[128]`×4 + `[256]`×6 + `[512]`×3).
     Resnet34,
     /// Small CNN with Flatten + Linear head.
     SmallCnn,

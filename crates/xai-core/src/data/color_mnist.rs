@@ -86,7 +86,7 @@ pub(crate) fn split_indices(n: usize, val_fraction: f64, seed: u64) -> (Tensor, 
     (all.narrow(0, 0, (n - n_val) as i64), all.narrow(0, (n - n_val) as i64, n_val as i64))
 }
 
-/// Builds ColorMNIST from MNIST tensors (`[N,1,28,28]` in [0,1] as [`super::mnist`] gives,
+/// Builds ColorMNIST from MNIST tensors (`[N,1,28,28]` in \[0, 1\] as [`super::mnist`] gives,
 /// labels `[N]`). Pass subsets for small runs.
 pub fn build(
     train_images: &Tensor,

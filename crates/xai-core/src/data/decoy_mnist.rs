@@ -36,7 +36,7 @@ pub struct Decoyed {
     pub corners: Tensor,
 }
 
-/// Adds the patch to MNIST images (`[N,1,28,28]` in [0,1]). `train` picks the shade rule
+/// Adds the patch to MNIST images (`[N,1,28,28]` in \[0, 1\]). `train` picks the shade rule
 /// (255 − 25y, else 25y); corners are drawn from `seed`.
 pub fn add_decoy(images: &Tensor, labels: &Tensor, train: bool, seed: u64) -> Decoyed {
     let n = images.size()[0];

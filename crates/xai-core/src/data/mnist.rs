@@ -40,7 +40,7 @@ fn strip(e: crate::Error) -> String {
     }
 }
 
-/// Loads one split: images `[N,1,28,28]` f32 in [0,1] and labels `[N]` i64.
+/// Loads one split: images `[N,1,28,28]` f32 in \[0, 1\] and labels `[N]` i64.
 pub fn load_split(root: &Path, train: bool) -> Result<(Tensor, Tensor)> {
     let dir = root.join("mnist");
     let prefix = if train { "train" } else { "t10k" };

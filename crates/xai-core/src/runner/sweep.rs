@@ -41,7 +41,7 @@ pub const SWEEP_FILE: &str = "sweep.json";
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SweepArgs {
     /// Prepare the sweep for a Slurm cluster: create its run folder, write DIR/job.sh (a
-    /// job array, one task per sweep cell; resources from the config's [slurm] table) and
+    /// job array, one task per sweep cell; resources from the config's `[slurm]` table) and
     /// DIR/collect.sh. Submit with `sbatch DIR/job.sh`, then run DIR/collect.sh.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "cell", "collect"])]
     pub emit_slurm: Option<PathBuf>,

@@ -121,7 +121,7 @@ pub fn read(root: &Path) -> Result<CreditRaw> {
 }
 
 /// CLUE's schema: LIMIT_BAL, SEX (2), EDUCATION (4), MARRIAGE (3), then 19 continuous →
-/// blocks [1, 2, 4, 3] + 19 × [1], D = 29.
+/// blocks `[1, 2, 4, 3]` + 19 × `[1]`, D = 29.
 pub fn schema() -> Schema {
     let mut columns = vec![
         Column::continuous("LIMIT_BAL"),
