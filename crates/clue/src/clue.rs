@@ -24,6 +24,11 @@ pub trait UncertaintyModel {
     fn decompose(&self, x: &Tensor) -> Result<Decomposition>;
     /// Sample-mean class probabilities `[N, K]` or sample-mean μ `[N, d]`.
     fn predictive_mean(&self, x: &Tensor) -> Result<Tensor>;
+    /// Both of the above; a model whose forward pass is the expensive part overrides this
+    /// to run it once.
+    fn decompose_with_mean(&self, x: &Tensor) -> Result<(Decomposition, Tensor)> {
+        Ok((self.decompose(x)?, self.predictive_mean(x)?))
+    }
 }
 
 impl UncertaintyModel for BnnSamples {
@@ -32,6 +37,10 @@ impl UncertaintyModel for BnnSamples {
     }
     fn predictive_mean(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.predict(x)?.mean())
+    }
+    fn decompose_with_mean(&self, x: &Tensor) -> Result<(Decomposition, Tensor)> {
+        let p = self.predict(x)?;
+        Ok((p.decompose(), p.mean()))
     }
 }
 
@@ -173,9 +182,9 @@ pub struct Trajectory {
     pub epistemic: Tensor,
     /// Weighted distance `(λ_x/D)·‖x − x0‖₁`.
     pub distance: Tensor,
-    /// `[T+1, N, D]`: x[t] decoded from the z used at step t; x[T] from the final z.
+    /// `[T+1, N, D]`: `x[t]` decoded from the z used at step t; `x[T]` from the final z.
     pub x: Tensor,
-    /// `[T+1, N, d_z]`: z[0] = z0, z[t] after t Adam steps.
+    /// `[T+1, N, d_z]`: `z[0] = z0`, `z[t]` after t Adam steps.
     pub z: Tensor,
 }
 
@@ -310,12 +319,9 @@ impl Clue {
         let x_clue = gather_rows(&x_traj, &returned);
         let z_clue = gather_rows(&z_traj, &returned);
         let (before, after, prediction_before, prediction_after) = tch::no_grad(|| -> Result<_> {
-            Ok((
-                model.decompose(&x0)?.detach(),
-                model.decompose(&x_clue)?.detach(),
-                model.predictive_mean(&x0)?.detach(),
-                model.predictive_mean(&x_clue)?.detach(),
-            ))
+            let (b, pb) = model.decompose_with_mean(&x0)?;
+            let (a, pa) = model.decompose_with_mean(&x_clue)?;
+            Ok((b.detach(), a.detach(), pb.detach(), pa.detach()))
         })?;
         let l1 = (&x_clue - &x0).abs().sum_dim_intlist(1, false, Kind::Float);
         Ok(ClueOutput {

@@ -10,12 +10,27 @@ use tch::{Kind, Tensor};
 /// method's sweep of `√(c̃² + b̃²)`; every method scores `1/√2` when `b_max ≤ 0`.
 /// `curves[m]` holds the `(cost, benefit)` points of method m.
 pub fn knee_scores(curves: &[Vec<(f64, f64)>]) -> Result<Vec<f64>> {
+    let all: Vec<usize> = (0..curves.len()).collect();
+    knee_scores_normalised_by(curves, &all)
+}
+
+/// [`knee_scores`] with `c_max` and `b_max` taken over the methods `norm` only (the
+/// third-party reproduction normalises by CLUE and U-FIDO alone, so a method that moves far
+/// off the data, such as Sensitivity, does not shrink everyone else's costs). Scores of
+/// methods outside `norm` may then exceed 1.
+pub fn knee_scores_normalised_by(curves: &[Vec<(f64, f64)>], norm: &[usize]) -> Result<Vec<f64>> {
     if curves.iter().any(|c| c.is_empty()) {
         return Err(ClueError::invalid("knee curves", "a method has no sweep points"));
     }
-    let all = curves.iter().flatten();
-    let c_max = all.clone().map(|p| p.0).fold(0.0f64, f64::max);
-    let b_max = all.map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    if norm.is_empty() || norm.iter().any(|&m| m >= curves.len()) {
+        return Err(ClueError::invalid("knee normalisation", format!("methods {norm:?} of {}", curves.len())));
+    }
+    if curves.iter().flatten().any(|p| !(p.0.is_finite() && p.1.is_finite())) {
+        return Err(ClueError::invalid("knee curves", "a cost or benefit is not finite"));
+    }
+    let pts = || norm.iter().flat_map(|&m| curves[m].iter());
+    let c_max = pts().map(|p| p.0).fold(0.0f64, f64::max);
+    let b_max = pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let r2 = std::f64::consts::SQRT_2;
     if b_max <= 0.0 {
         return Ok(vec![1.0 / r2; curves.len()]);

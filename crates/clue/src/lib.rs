@@ -18,8 +18,9 @@
 //! | [`clue`] | method | the CLUE optimiser (batched Adam on z, per-row early stopping, trajectories, restarts) |
 //! | [`baselines`] | method | one-step Sensitivity, Local-Sensitivity attribution (input-space CLUE: [`clue::InputSpace`]) |
 //! | [`params`] | method | validated CLUE hyper-parameters |
+//! | [`artificial`] | method | the ground truth of the evaluation framework (§8): VAEAC over x⊕y, under-VAE sampler, p_gt(y|x), benefits, log p_gt(x) |
 //! | [`evaluation`] | method | knee score and importance-sampled log p(x) of the evaluation framework (§8) |
-//! | [`experiments`] | experiments | TOML config, E1 real-data runs with the λ_x sweep, E2 MNIST (smoke form), reports and figures |
+//! | [`experiments`] | experiments | TOML config, E1 real-data runs with the λ_x sweep, E2 MNIST (smoke form), E4 artificial-data framework, E7/E8 VAE ablations, reports and figures |
 //!
 //! ## Usage on your own model
 //!
@@ -35,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod artificial;
 pub mod baselines;
 pub mod blocks;
 pub mod bnn;

@@ -95,6 +95,37 @@ impl Vaeac {
 }
 
 impl Vaeac {
+    /// `q(z | x)` of the recognition net.
+    pub fn recognition_t(&self, x: &Tensor, train: bool) -> Posterior {
+        posterior(&self.recognition.forward_t(x, train), self.spec.latent_dim as i64)
+    }
+
+    /// `p_ψ(z | x_obs, mask)` in eval mode (the conditional the ground truth answers with).
+    pub fn prior_posterior(&self, x: &Tensor, mask: &Tensor) -> Posterior {
+        self.prior_t(x, mask, false)
+    }
+
+    /// Raw generator output (eval mode) for codes `[…, d_z]`: `[…, D]`. Leading dims are
+    /// flattened first because eval-mode BatchNorm1d takes only `[N, C]`.
+    pub fn generate_raw(&self, z: &Tensor) -> Tensor {
+        let size = z.size();
+        let k = *size.last().unwrap_or(&0);
+        let out = self.generator.forward_t(&z.reshape([-1, k]), false);
+        let mut shape = size[..size.len().saturating_sub(1)].to_vec();
+        shape.push(self.blocks.flat_dim() as i64);
+        out.reshape(shape)
+    }
+
+    /// Saves weights and BN statistics as safetensors.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        Ok(xai_core::checkpoint::save(&self.vs, path)?)
+    }
+
+    /// Loads a file written by [`Vaeac::save`] for the same blocks and spec.
+    pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
+        xai_core::checkpoint::load(&mut self.vs, path).map_err(|e| ClueError::checkpoint(path, e.to_string()))
+    }
+
     /// Fits with Adam on fresh top masks each batch (no early stopping); returns the mean
     /// training loss per epoch.
     pub fn fit(&mut self, x: &Tensor, epochs: usize, batch_size: usize, lr: f64) -> Result<Vec<f64>> {

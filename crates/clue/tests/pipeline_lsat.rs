@@ -84,6 +84,7 @@ fn tiny_lsat_run_writes_its_files_and_resumes() {
         "clue_deltas.csv",
         "trajectories.csv",
         "figures/lambda_sweep.png",
+        "figures/uncertainty_hist.png",
         "checkpoints/bnn_samples.safetensors",
         "checkpoints/bnn_trainer.safetensors",
         "checkpoints/vae.safetensors",
@@ -157,5 +158,6 @@ fn tiny_mnist_run_leaves_its_grid() {
     let done = go(tmp.path(), &refs).unwrap();
     assert!(done.passed, "{}", done.verdict);
     assert!(done.folder.join("figures/clue_grid.png").is_file());
+    assert!(done.folder.join("figures/uncertainty_hist.png").is_file());
     assert!(done.folder.join("lambda_sweep.csv").is_file());
 }

@@ -145,6 +145,17 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     let figs = session.run.figures_dir();
     std::fs::create_dir_all(&figs)?;
     save_grid(&grid, &opts, &figs.join("clue_grid.png"))?;
+    super::report::uncertainty_histogram(
+        &figs.join("uncertainty_hist.png"),
+        &format!("mnist: predictive entropy before and after CLUE (λ_x = {})", cfg.clue.lambdas[0]),
+        "predictive entropy H (nats)",
+        &[
+            ("all test digits".into(), vec_f64(&h)?),
+            (format!("{} explained digits, before", hb.len()), hb.clone()),
+            ("the same digits after CLUE".into(), ha.clone()),
+        ],
+        20,
+    )?;
 
     let clue_rows: Vec<&SweepRow> = sweep.iter().filter(|r| r.method == "clue").collect();
     let smallest = clue_rows.iter().min_by(|a, b| a.hyper.total_cmp(&b.hyper)).expect("non-empty");

@@ -1,6 +1,10 @@
 //! The paper's experiments: the TOML config and dispatch. Only this module knows about
 //! run folders, CSVs and figures; it maps config tables onto the method's params structs.
 
+pub mod ablation;
+pub mod artificial;
+pub mod artificial_report;
+mod config_artificial;
 pub mod mnist;
 pub mod real;
 pub mod report;
@@ -15,6 +19,8 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use xai_core::runner::{ExperimentConfig, ExperimentName, Outcome, RunTable, Session};
 
+pub use config_artificial::{AblationConfig, ArtificialConfig, Grid};
+
 /// Which experiment a config runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,6 +29,11 @@ pub enum Experiment {
     Real,
     /// E2 (smoke form): MNIST BNN + MLP VAE (Bernoulli), CLUE grids for the most uncertain digits.
     Mnist,
+    /// E4: the computational evaluation framework (§8) on artificial data from a
+    /// ground-truth VAEAC fitted to a real table; CLUE vs U-FIDO vs Sensitivity.
+    Artificial,
+    /// E7 / E8: the explainer VAE's latent dimension or depth swept, CLUE at the headline λ_x.
+    Ablation,
 }
 
 impl ExperimentName for Experiment {
@@ -30,6 +41,8 @@ impl ExperimentName for Experiment {
         match self {
             Experiment::Real => "real",
             Experiment::Mnist => "mnist",
+            Experiment::Artificial => "artificial",
+            Experiment::Ablation => "ablation",
         }
     }
 }
@@ -53,6 +66,10 @@ pub struct Config {
     pub checks: ChecksConfig,
     #[serde(default)]
     pub compute: ComputeConfig,
+    #[serde(default)]
+    pub artificial: ArtificialConfig,
+    #[serde(default)]
+    pub ablation: AblationConfig,
 }
 
 /// `[compute]`.
@@ -296,11 +313,23 @@ pub struct ChecksConfig {
     pub min_drop: f64,
     /// Spearman ρ between mean ‖Δx‖₁ and 1/λ over the grid.
     pub min_spearman: f64,
+    /// E4: CLUE's mean log p_gt may fall at most this many nats below the originals' at any λ.
+    pub max_clue_logp_gap: f64,
+    /// E4: Sensitivity's mean log p_gt at its largest step must fall at least this far below.
+    pub min_sensitivity_logp_drop: f64,
+    /// E4: objectives on which CLUE's Table-2 knee must not exceed Sensitivity's.
+    pub knee_below_sensitivity: Vec<String>,
 }
 
 impl Default for ChecksConfig {
     fn default() -> Self {
-        Self { min_drop: 0.10, min_spearman: 0.8 }
+        Self {
+            min_drop: 0.10,
+            min_spearman: 0.8,
+            max_clue_logp_gap: 5.0,
+            min_sensitivity_logp_drop: 20.0,
+            knee_below_sensitivity: vec!["aleatoric".into()],
+        }
     }
 }
 
@@ -312,6 +341,26 @@ impl ExperimentConfig for Config {
     }
 
     fn validate(&self) -> Result<()> {
+        if self.run.experiment == Experiment::Artificial {
+            if !["lsat", "compas", "wine", "credit"].contains(&self.data.dataset.as_str()) {
+                bail!(
+                    "data.dataset: the artificial framework runs on lsat, compas, wine or credit, not `{}`",
+                    self.data.dataset
+                );
+            }
+            self.artificial.validate(&self.data.dataset)?;
+        }
+        if self.run.experiment == Experiment::Ablation {
+            if !["lsat", "compas", "wine", "credit"].contains(&self.data.dataset.as_str()) {
+                bail!("data.dataset: the ablations run on lsat, compas, wine or credit, not `{}`", self.data.dataset);
+            }
+            if !["latent_dim", "depth"].contains(&self.ablation.kind.as_str()) {
+                bail!("ablation.kind: `{}` is not latent_dim or depth", self.ablation.kind);
+            }
+            if self.ablation.values.is_empty() || self.ablation.values.contains(&0) {
+                bail!("ablation.values: needs at least one value, each ≥ 1, got {:?}", self.ablation.values);
+            }
+        }
         let mnist = self.run.experiment == Experiment::Mnist;
         if mnist != (self.data.dataset == "mnist") {
             bail!("data.dataset: experiment `{}` cannot run on `{}`", self.run.experiment.name(), self.data.dataset);
@@ -355,5 +404,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     match session.config.run.experiment {
         Experiment::Real => real::run(session),
         Experiment::Mnist => mnist::run(session),
+        Experiment::Artificial => artificial::run(session),
+        Experiment::Ablation => ablation::run(session),
     }
 }

@@ -91,7 +91,7 @@ pub(super) fn vec_f64(t: &Tensor) -> Result<Vec<f64>> {
 }
 
 /// Prediction scalar per row: predicted class (classification) or μ in original units.
-fn predictions(mean: &Tensor, head: Head, y_stats: Option<(f64, f64)>) -> Result<Vec<f64>> {
+pub(super) fn predictions(mean: &Tensor, head: Head, y_stats: Option<(f64, f64)>) -> Result<Vec<f64>> {
     match head {
         Head::Classification { .. } => vec_f64(&mean.argmax(1, false)),
         Head::Gaussian { .. } => {
@@ -161,7 +161,7 @@ pub(super) fn train_bnn(
     Ok((samples, logs))
 }
 
-fn train_vae(
+pub(super) fn train_vae(
     session: &mut Session<'_, Config>,
     data_x: &Tensor,
     blocks: &Blocks,
@@ -185,6 +185,22 @@ fn train_vae(
     Ok((vae, Some(f)))
 }
 
+/// Test rows with uncertainty ≥ the (1 − fraction) quantile, at most `max_rows` of the most
+/// uncertain (0 = all), in row order; and the threshold.
+pub(super) fn reject(u: &[f64], fraction: f64, max_rows: usize) -> (Vec<usize>, f64) {
+    let mut sorted = u.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let q_idx = (((1.0 - fraction) * sorted.len() as f64).floor() as usize).min(sorted.len().saturating_sub(1));
+    let tau = sorted.get(q_idx).copied().unwrap_or(f64::INFINITY);
+    let mut rejected: Vec<usize> = (0..u.len()).filter(|&i| u[i] >= tau).collect();
+    rejected.sort_by(|&a, &b| u[b].total_cmp(&u[a]));
+    if max_rows > 0 {
+        rejected.truncate(max_rows);
+    }
+    rejected.sort_unstable();
+    (rejected, tau)
+}
+
 /// Mean, and fraction of rows where `after < before`.
 pub(super) fn summary(before: &[f64], after: &[f64]) -> (f64, f64, f64) {
     let n = before.len().max(1) as f64;
@@ -195,7 +211,7 @@ pub(super) fn summary(before: &[f64], after: &[f64]) -> (f64, f64, f64) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sweep_row(
+pub(super) fn sweep_row(
     method: &str,
     hyper: f64,
     blocks: &Blocks,
@@ -282,16 +298,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     };
     let dec = tch::no_grad(|| bnn.decompose(&test_x))?;
     let u = vec_f64(&dec.weighted(w.0, w.1, w.2))?;
-    let mut sorted = u.clone();
-    sorted.sort_by(f64::total_cmp);
-    let q_idx = (((1.0 - cfg.select.reject_fraction) * sorted.len() as f64).floor() as usize).min(sorted.len() - 1);
-    let tau = sorted[q_idx];
-    let mut rejected: Vec<usize> = (0..u.len()).filter(|&i| u[i] >= tau).collect();
-    rejected.sort_by(|&a, &b| u[b].total_cmp(&u[a]));
-    if cfg.select.max_rows > 0 {
-        rejected.truncate(cfg.select.max_rows);
-    }
-    rejected.sort_unstable();
+    let (rejected, tau) = reject(&u, cfg.select.reject_fraction, cfg.select.max_rows);
     let preds = predictions(&tch::no_grad(|| bnn.predictive_mean(&test_x))?, head, data.y_stats)?;
     let (tot, alea, epi) = (vec_f64(&dec.total)?, vec_f64(&dec.aleatoric)?, vec_f64(&dec.epistemic)?);
     let unc_rows: Vec<UncRow> = (0..u.len())
@@ -392,6 +399,25 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
         })
         .collect();
     session.run.write_csv("trajectories.csv", &traj)?;
+    let unit = match (head, cfg.clue.objective.as_str()) {
+        (Head::Classification { .. }, "total") => "predictive entropy H (nats)",
+        (Head::Classification { .. }, "aleatoric") => "aleatoric entropy (nats)",
+        (Head::Classification { .. }, _) => "epistemic entropy (nats)",
+        (_, "total") => "σ_total (standardised target)",
+        (_, "aleatoric") => "σ_aleatoric (standardised target)",
+        _ => "σ_epistemic (standardised target)",
+    };
+    report::uncertainty_histogram(
+        &session.run.figures_dir().join("uncertainty_hist.png"),
+        &format!("{}: uncertainty before and after CLUE (λ_x = {})", data.name, cfg.clue.lambdas[0]),
+        unit,
+        &[
+            ("all test points".into(), u.clone()),
+            (format!("{} explained points, before", rejected.len()), vec_f64(&out.before.weighted(w.0, w.1, w.2))?),
+            ("the same points after CLUE".into(), vec_f64(&out.after.weighted(w.0, w.1, w.2))?),
+        ],
+        20,
+    )?;
     report::sweep_figure(&session.run.figures_dir(), &data.name, &sweep)?;
 
     let total_s = t0.elapsed().as_secs_f64();

@@ -168,6 +168,52 @@ pub fn sweep_figure(dir: &Path, dataset: &str, sweep: &[SweepRow]) -> Result<()>
     Ok(line_panels(&format!("CLUE on {dataset}: λ_x sweep"), &panels, 2, &dir.join("lambda_sweep.png"))?)
 }
 
+/// A histogram figure (spec §12 `uncertainty_hist.png`): one step line per group, each as the
+/// fraction of its own points per bin, so that the 20% rejected points and the whole test set
+/// share an axis.
+pub fn uncertainty_histogram(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    groups: &[(String, Vec<f64>)],
+    bins: usize,
+) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let vals = || groups.iter().flat_map(|g| g.1.iter().copied()).filter(|v| v.is_finite());
+    let lo = vals().fold(f64::INFINITY, f64::min);
+    let hi = vals().fold(f64::NEG_INFINITY, f64::max);
+    if !hi.is_finite() || bins == 0 {
+        anyhow::bail!("uncertainty histogram `{title}`: no finite values or no bins");
+    }
+    let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+    let series = groups
+        .iter()
+        .map(|(name, v)| {
+            let mut counts = vec![0.0; bins];
+            for &u in v.iter().filter(|u| u.is_finite()) {
+                counts[(((u - lo) / width) as usize).min(bins - 1)] += 1.0;
+            }
+            let n = v.len().max(1) as f64;
+            let (mut x, mut y) = (vec![], vec![]);
+            for (b, c) in counts.iter().enumerate() {
+                x.extend([lo + b as f64 * width, lo + (b + 1) as f64 * width]);
+                y.extend([c / n, c / n]);
+            }
+            Series { name: name.clone(), x, y, band: None }
+        })
+        .collect();
+    let chart = LineChart {
+        title: title.into(),
+        x_label: x_label.into(),
+        y_label: "fraction of the group's points per bin".into(),
+        series,
+        ..Default::default()
+    };
+    Ok(xai_core::figures::line_chart(&chart, path)?)
+}
+
 /// The ours-vs-paper table and the results of a real-data run.
 #[allow(clippy::too_many_arguments)]
 pub fn outcome(
@@ -259,6 +305,8 @@ impl super::Experiment {
         match self {
             super::Experiment::Real => "E1 real data + λ_x sweep",
             super::Experiment::Mnist => "E2 MNIST",
+            super::Experiment::Artificial => "E4 artificial data",
+            super::Experiment::Ablation => "E7/E8 VAE ablation",
         }
     }
 }

@@ -1,0 +1,212 @@
+//! Config tables of E4 (`[artificial]`, spec §8 and §13) and of E7 / E8 (`[ablation]`).
+
+use crate::vae::VaeSpec;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// `[ablation]` (E7 / E8).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AblationConfig {
+    /// `latent_dim` (E7) or `depth` (E8).
+    pub kind: String,
+    pub values: Vec<usize>,
+}
+
+impl Default for AblationConfig {
+    fn default() -> Self {
+        Self { kind: "latent_dim".into(), values: vec![2, 3, 4, 5, 6, 8, 12, 16] }
+    }
+}
+
+/// A geometric grid of `n` values from `min` to `max` (the spec's "logspace").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Grid {
+    pub fn values(&self) -> Vec<f64> {
+        if self.n == 1 {
+            return vec![self.min];
+        }
+        let (a, b) = (self.min.ln(), self.max.ln());
+        (0..self.n).map(|i| (a + (b - a) * i as f64 / (self.n - 1) as f64).exp()).collect()
+    }
+    pub(super) fn validate(&self, name: &str) -> Result<()> {
+        if !(self.min > 0.0 && self.max >= self.min && self.max.is_finite()) || self.n == 0 {
+            bail!("{name}: needs 0 < min ≤ max < ∞ and n ≥ 1, got {self:?}");
+        }
+        Ok(())
+    }
+}
+
+/// `[artificial]`: the ground truth, the artificial data and the sweeps of E4 (spec §8).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArtificialConfig {
+    /// Ground-truth VAEAC over x⊕y (spec §5.6: 350 / 3; d_z 0 = the dataset's paper value).
+    pub gt_width: usize,
+    pub gt_depth: usize,
+    pub gt_latent_dim: usize,
+    pub gt_epochs: usize,
+    pub gt_lr: f64,
+    pub gt_batch_size: usize,
+    /// Under-VAE over the VAEAC's codes (150 / 2; r 0 = the paper's r: LSAT 3, COMPAS 4, Wine 4, Credit 6).
+    pub under_width: usize,
+    pub under_depth: usize,
+    pub under_latent_dim: usize,
+    pub under_epochs: usize,
+    pub under_lr: f64,
+    pub under_batch_size: usize,
+    /// Artificial rows (0 = the real split's size).
+    pub n_train: usize,
+    pub n_test: usize,
+    /// S codes of the ground-truth conditional p_gt(y|x) (500 tabular).
+    pub gt_target_samples: usize,
+    /// K importance samples of log p_gt(x) (1000 tabular).
+    pub is_samples: usize,
+    /// Selection thresholds on the BNN's A and E (COMPAS 0.15 / 0.02); absent = the
+    /// `select_quantile` of the artificial test set.
+    pub tau_aleatoric: Option<f64>,
+    pub tau_epistemic: Option<f64>,
+    pub select_quantile: f64,
+    /// When fewer points pass a threshold, the `min_rows` most uncertain are taken (logged).
+    pub min_rows: usize,
+    /// Explain at most this many of the most uncertain selected points (0 = all).
+    pub max_rows: usize,
+    /// Which objectives to run: `aleatoric`, `epistemic`.
+    pub uncertainty_types: Vec<String>,
+    pub clue_lambdas: Grid,
+    pub ufido_l1: Grid,
+    pub sensitivity_steps: Grid,
+    pub max_steps_aleatoric: usize,
+    pub max_steps_epistemic: usize,
+    pub ufido_iterations: usize,
+    pub ufido_mask_samples: usize,
+    pub ufido_mask_samples_late: usize,
+}
+
+impl Default for ArtificialConfig {
+    fn default() -> Self {
+        Self {
+            gt_width: 350,
+            gt_depth: 3,
+            gt_latent_dim: 0,
+            gt_epochs: 2000,
+            gt_lr: 1e-4,
+            gt_batch_size: 128,
+            under_width: 150,
+            under_depth: 2,
+            under_latent_dim: 0,
+            under_epochs: 2000,
+            under_lr: 1e-4,
+            under_batch_size: 128,
+            n_train: 0,
+            n_test: 0,
+            gt_target_samples: 500,
+            is_samples: 1000,
+            tau_aleatoric: None,
+            tau_epistemic: None,
+            select_quantile: 0.8,
+            min_rows: 10,
+            max_rows: 0,
+            uncertainty_types: vec!["aleatoric".into(), "epistemic".into()],
+            clue_lambdas: Grid { min: 1e-4, max: 30.0, n: 30 },
+            ufido_l1: Grid { min: 1e-5, max: 100.0, n: 30 },
+            sensitivity_steps: Grid { min: 1e-3, max: 200.0, n: 20 },
+            max_steps_aleatoric: 55,
+            max_steps_epistemic: 65,
+            ufido_iterations: 30,
+            ufido_mask_samples: 20,
+            ufido_mask_samples_late: 10,
+        }
+    }
+}
+
+impl ArtificialConfig {
+    /// The ground-truth VAEAC's sizes (spec §5.6 d_z: LSAT 4, COMPAS 4, Wine 6, Credit 8).
+    pub fn gt_spec(&self, dataset: &str) -> VaeSpec {
+        let paper = match dataset {
+            "wine" => 6,
+            "credit" => 8,
+            _ => 4,
+        };
+        VaeSpec {
+            width: self.gt_width,
+            depth: self.gt_depth,
+            latent_dim: if self.gt_latent_dim > 0 { self.gt_latent_dim } else { paper },
+        }
+    }
+    /// The under-VAE's sizes (spec §5.4 r: LSAT 3, COMPAS 4, Wine 4, Credit 6).
+    pub fn under_spec(&self, dataset: &str) -> VaeSpec {
+        let paper = match dataset {
+            "lsat" => 3,
+            "credit" => 6,
+            _ => 4,
+        };
+        VaeSpec {
+            width: self.under_width,
+            depth: self.under_depth,
+            latent_dim: if self.under_latent_dim > 0 { self.under_latent_dim } else { paper },
+        }
+    }
+
+    pub(super) fn validate(&self, dataset: &str) -> Result<()> {
+        self.gt_spec(dataset).validate()?;
+        self.under_spec(dataset).validate()?;
+        for (name, v) in [
+            ("artificial.gt_epochs", self.gt_epochs),
+            ("artificial.under_epochs", self.under_epochs),
+            ("artificial.gt_target_samples", self.gt_target_samples),
+            ("artificial.is_samples", self.is_samples),
+            ("artificial.max_steps_aleatoric", self.max_steps_aleatoric),
+            ("artificial.max_steps_epistemic", self.max_steps_epistemic),
+            ("artificial.ufido_iterations", self.ufido_iterations),
+            ("artificial.ufido_mask_samples", self.ufido_mask_samples),
+            ("artificial.ufido_mask_samples_late", self.ufido_mask_samples_late),
+            ("artificial.min_rows", self.min_rows),
+        ] {
+            if v == 0 {
+                bail!("{name}: must be ≥ 1");
+            }
+        }
+        for (name, v) in
+            [("artificial.gt_batch_size", self.gt_batch_size), ("artificial.under_batch_size", self.under_batch_size)]
+        {
+            if v < 2 {
+                bail!("{name}: must be ≥ 2 (BatchNorm)");
+            }
+        }
+        for (name, v) in [("artificial.gt_lr", self.gt_lr), ("artificial.under_lr", self.under_lr)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("{name}: must be > 0, got {v}");
+            }
+        }
+        if !(self.select_quantile > 0.0 && self.select_quantile < 1.0) {
+            bail!("artificial.select_quantile: must be in (0, 1), got {}", self.select_quantile);
+        }
+        for (name, t) in
+            [("artificial.tau_aleatoric", self.tau_aleatoric), ("artificial.tau_epistemic", self.tau_epistemic)]
+        {
+            if let Some(t) = t {
+                if !t.is_finite() {
+                    bail!("{name}: must be finite, got {t}");
+                }
+            }
+        }
+        if self.uncertainty_types.is_empty() {
+            bail!("artificial.uncertainty_types: empty; use aleatoric and/or epistemic");
+        }
+        if let Some(u) = self.uncertainty_types.iter().find(|u| !["aleatoric", "epistemic"].contains(&u.as_str())) {
+            bail!("artificial.uncertainty_types: `{u}` is not aleatoric or epistemic");
+        }
+        self.clue_lambdas.validate("artificial.clue_lambdas")?;
+        self.ufido_l1.validate("artificial.ufido_l1")?;
+        self.sensitivity_steps.validate("artificial.sensitivity_steps")?;
+        Ok(())
+    }
+}
