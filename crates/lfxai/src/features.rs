@@ -3,16 +3,17 @@
 //! point paired with its own example's anchor (spec P1; the reference's tiled pairing is
 //! [`AnchorPairing::Tiled`]).
 //!
-//! Saliency and Integrated Gradients (Gauss–Legendre rule) go through xai-core's
-//! attributions with the auxiliary function as the model. GradientShap (with recordable α
-//! draws) lays out its path points itself and takes its gradients through
-//! `xai_core::attribution::gradient`, because the core's GradientShap cannot take given α's
-//! or expand example-major (the reference's layout, needed to reproduce spec P1).
+//! Saliency, Integrated Gradients (Gauss–Legendre rule) and GradientShap are xai-core's
+//! attributions with the auxiliary function as the model. GradientShap runs example-major
+//! (Captum's NoiseTunnel layout, which the reference's tiled anchors get wrong: spec P1)
+//! with α's drawn here, so a run can record or replay them.
 
 use crate::params::{AnchorPairing, FeatureMethod};
 use crate::{LfxaiError, Result};
 use tch::{Kind, Tensor};
-use xai_core::attribution::{gradient, Attribution, GradientShap, IntegratedGradients, Rule, Saliency, Target};
+use xai_core::attribution::{
+    Attribution, GradientShap, IntegratedGradients, PathSampleOptions, Rule, Saliency, SampleLayout, Target,
+};
 
 /// A differentiable encoder `[B, …] → [B, d]` (extra output dimensions are flattened).
 pub type Encoder<'a> = &'a dyn Fn(&Tensor) -> Tensor;
@@ -37,12 +38,6 @@ pub fn auxiliary_scores(encoder: Encoder<'_>, points: &Tensor, row_anchors: &Ten
     let h = latent(encoder, points);
     let kind = h.kind();
     (h * row_anchors).sum_dim_intlist(1, false, kind)
-}
-
-fn aux_gradient(encoder: Encoder<'_>, points: &Tensor, row_anchors: &Tensor) -> Result<Tensor> {
-    let g = |t: &Tensor| auxiliary_scores(encoder, t, row_anchors);
-    let (grad, _) = gradient(&g, points, &Target::Scalar, false)?;
-    Ok(grad)
 }
 
 /// Gauss–Legendre nodes and weights on [0, 1]: xai-core's, re-exported for users of this module.
@@ -156,26 +151,18 @@ pub fn gradient_shap_with_alphas(
     }
     let base = broadcast_baseline(&x, baseline)?;
     let a = anchors(encoder, &x);
-    let expand = |t: &Tensor| t.repeat_interleave_self_int(ns, 0, None);
-    let xs = expand(&x);
-    let xs = match noise_stdev {
-        Some(s) if s > 0.0 => &xs + xs.randn_like() * s,
-        _ => xs,
-    };
-    let bs = expand(&base);
-    let mut ashape = vec![b * ns];
-    ashape.extend(std::iter::repeat(1).take(x.dim() - 1));
-    let alpha = Tensor::from_slice(alphas).to_kind(x.kind()).to_device(x.device()).view(ashape.as_slice());
-    let delta = &xs - &bs;
-    let points = &bs + &alpha * &delta;
     let row_anchors = match pairing {
-        AnchorPairing::OwnExample => expand(&a),
+        AnchorPairing::OwnExample => a.repeat_interleave_self_int(ns, 0, None),
         AnchorPairing::Tiled => a.repeat([ns, 1]),
     };
-    let grads = aux_gradient(encoder, &points, &row_anchors)?;
-    let mut shape = vec![b, ns];
-    shape.extend(&x.size()[1..]);
-    Ok((delta * grads).view(shape.as_slice()).mean_dim(1, false, x.kind()))
+    let aux = |points: &Tensor| auxiliary_scores(encoder, points, &row_anchors);
+    let gs = GradientShap { baselines: base, n_samples: ns, noise_stdev: noise_stdev.unwrap_or(0.0) };
+    let opts = PathSampleOptions {
+        layout: SampleLayout::ExampleMajor,
+        alphas: Some(alphas.to_vec()),
+        per_example_baselines: true,
+    };
+    Ok(gs.attribute_with(&aux, &x, &Target::Scalar, &opts)?)
 }
 
 /// Per-unit importances (the disvae "individual dims"): for every latent unit `j`,

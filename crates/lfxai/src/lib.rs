@@ -12,6 +12,7 @@
 //! | [`examples`] | label-free example importance: influence functions (LiSSA, HVP by double backward), TracIn, SimplEx, deep k-NN |
 //! | [`consistency`] | top-k masks, representation shift, similarity rates |
 //! | [`nets`] | the MNIST conv autoencoder (PyTorch parameter names) and classifier, the ECG5000 LSTM autoencoder, pretext tasks |
+//! | [`simclr`] | SimCLR on CIFAR-10: the CIFAR ResNet-18 and a tiny ResNet, NT-Xent, batched augmentations, the blur baseline |
 //! | [`vae`] | the Burgess β-VAE / β-TCVAE (32×32, 64×64) and their losses |
 //! | [`disentanglement`] | streaming disvae metrics over per-unit maps (Pearson, cosine, entropy, active units) |
 //!
@@ -19,7 +20,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`experiments`] | the TOML config and dispatch: `consistency_features`, `consistency_examples` (MNIST, ECG5000), `roar_test`, `pretext`, `disvae` (MNIST) |
+//! | [`experiments`] | the TOML config and dispatch: `consistency_features`, `consistency_examples` (MNIST, ECG5000, CIFAR-10 with SimCLR), `roar_test`, `pretext`, `disvae` (MNIST, dSprites npz or procedural) |
 //!
 //! ## Example: explain your own encoder
 //!
@@ -47,6 +48,7 @@ pub mod experiments;
 pub mod features;
 pub mod nets;
 pub mod params;
+pub mod simclr;
 pub mod vae;
 
 pub use error::{LfxaiError, Result};

@@ -79,9 +79,14 @@ fn features_experiment_end_to_end_and_deterministic() {
     let args = sets(&TINY_FEATURES);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = run(FEATURES, dir.path(), &args).unwrap();
-    for f in
-        ["consistency_features.csv", "summary.csv", "train_log.csv", "figures/consistency_features.png", "timing.json"]
-    {
+    for f in [
+        "consistency_features.csv",
+        "summary.csv",
+        "train_log.csv",
+        "figures/consistency_features.png",
+        "figures/masked_examples.png",
+        "timing.json",
+    ] {
         assert!(a.folder.join(f).is_file(), "{f} missing");
     }
     let csv = std::fs::read_to_string(a.folder.join("consistency_features.csv")).unwrap();

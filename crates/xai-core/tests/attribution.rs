@@ -138,3 +138,94 @@ fn rrr_style_gradients_are_differentiable() {
     let grads: f64 = vs.trainable_variables().iter().map(|v| v.grad().abs().sum(Kind::Float).double_value(&[])).sum();
     assert!(grads > 0.0, "double backprop reaches the weights");
 }
+
+/// GradientShap of `f(x) = Σ x²` by hand: `mean_s (x − r_s) ⊙ 2(r_s + α_s (x − r_s))`.
+fn quadratic_gradient_shap(x: &Tensor, refs: &[Tensor], alphas: &[f64]) -> Tensor {
+    let mut total = x.zeros_like();
+    for (r, a) in refs.iter().zip(alphas) {
+        let p = r + (x - r) * *a;
+        total += (x - r) * p * 2.0;
+    }
+    total / refs.len() as f64
+}
+
+#[test]
+fn gradient_shap_given_alphas_follow_the_layout() {
+    let f = |t: &Tensor| t.square().sum_dim_intlist(1, false, Kind::Double);
+    let d = (Kind::Double, Device::Cpu);
+    let x = Tensor::from_slice(&[1.0f64, -2.0, 0.5, 3.0, 0.0, -1.0]).view([2, 3]);
+    let base = Tensor::from_slice(&[0.2f64, 0.1, -0.3]).view([1, 3]);
+    let alphas = [0.1, 0.7, 0.4, 0.9]; // 2 samples × 2 examples
+    let gs = GradientShap { baselines: base.shallow_clone(), n_samples: 2, noise_stdev: 0.0 };
+    let r = base.squeeze_dim(0);
+    for (layout, per_example) in [
+        (SampleLayout::SampleMajor, [[0.1, 0.4], [0.7, 0.9]]), // row s·B + b
+        (SampleLayout::ExampleMajor, [[0.1, 0.7], [0.4, 0.9]]), // row b·n_s + s
+    ] {
+        let opts = PathSampleOptions { layout, alphas: Some(alphas.to_vec()), per_example_baselines: false };
+        let attr = gs.attribute_with(&f, &x, &Target::Scalar, &opts).unwrap();
+        for b in 0..2 {
+            let want =
+                quadratic_gradient_shap(&x.get(b), &[r.shallow_clone(), r.shallow_clone()], &per_example[b as usize]);
+            assert!(close(&attr.get(b), &want, 1e-12), "{layout:?}, example {b}: {:?} vs {want:?}", attr.get(b));
+        }
+        assert_eq!(attr.kind(), d.0);
+    }
+}
+
+#[test]
+fn gradient_shap_example_major_rows_reach_the_model_in_order() {
+    // A model that scales row r by its own factor: only the announced layout pairs rows with
+    // the right factor, so the attribution of example b uses factor b in every sample.
+    let x = Tensor::from_slice(&[1.0f64, 2.0, 3.0]).view([3, 1]);
+    let n_s = 4;
+    let factors = Tensor::from_slice(&[1.0f64, 10.0, 100.0]).repeat_interleave_self_int(n_s, 0, None);
+    let f = |t: &Tensor| t.squeeze_dim(1) * &factors;
+    let gs = GradientShap {
+        baselines: Tensor::zeros([1, 1], (Kind::Double, Device::Cpu)),
+        n_samples: n_s,
+        noise_stdev: 0.0,
+    };
+    let opts = PathSampleOptions { layout: SampleLayout::ExampleMajor, ..Default::default() };
+    let attr = gs.attribute_with(&f, &x, &Target::Scalar, &opts).unwrap();
+    let want = Tensor::from_slice(&[1.0f64, 20.0, 300.0]).view([3, 1]);
+    assert!(close(&attr, &want, 1e-12), "{attr:?}");
+}
+
+#[test]
+fn gradient_shap_per_example_baselines_and_default_draws() {
+    let (w, _b, f) = linear_model();
+    let x = Tensor::from_slice(&[1.0f32, 2.0, -1.0, 0.5, 0.0, 2.0]).view([2, 3]);
+    let bases = Tensor::from_slice(&[0.5f32, -1.0, 0.0, 2.0, 1.0, -1.0]).view([2, 3]);
+    let gs = GradientShap { baselines: bases.shallow_clone(), n_samples: 3, noise_stdev: 0.0 };
+    let opts = PathSampleOptions { per_example_baselines: true, ..Default::default() };
+    let attr = gs.attribute_with(&f, &x, &Target::Index(1), &opts).unwrap();
+    // Linear model: exact with each example's own baseline (a drawn one would mix them).
+    assert!(close(&attr, &((&x - &bases) * w.select(1, 1).unsqueeze(0)), 1e-5), "{attr:?}");
+    // The default options draw exactly what `attribute` draws.
+    let run = |with: bool| {
+        tch::manual_seed(7);
+        if with {
+            gs.attribute_with(&f, &x, &Target::Index(0), &PathSampleOptions::default()).unwrap()
+        } else {
+            gs.attribute(&f, &x, &Target::Index(0)).unwrap()
+        }
+    };
+    assert!(run(true).equal(&run(false)));
+}
+
+#[test]
+fn gradient_shap_options_are_checked() {
+    let (_w, _b, f) = linear_model();
+    let x = Tensor::ones([2, 3], opts());
+    let gs = GradientShap { baselines: Tensor::zeros([3, 3], opts()), n_samples: 2, noise_stdev: 0.0 };
+    let bad_alphas = PathSampleOptions { alphas: Some(vec![0.5; 3]), ..Default::default() };
+    let e = gs.attribute_with(&f, &x, &Target::Index(0), &bad_alphas).unwrap_err().to_string();
+    assert!(e.contains("3 given for 2 examples × 2 samples"), "{e}");
+    let per_example = PathSampleOptions { per_example_baselines: true, ..Default::default() };
+    let e = gs.attribute_with(&f, &x, &Target::Index(0), &per_example).unwrap_err().to_string();
+    assert!(e.contains("3 baselines for a batch of 2"), "{e}");
+    let noisy = GradientShap { baselines: Tensor::zeros([1, 3], opts()), n_samples: 2, noise_stdev: f64::NAN };
+    let e = noisy.attribute(&f, &x, &Target::Index(0)).unwrap_err().to_string();
+    assert!(e.contains("noise_stdev"), "{e}");
+}

@@ -38,15 +38,53 @@ fn run_seed(session: &Session<'_, Config>, seed: u64) -> anyhow::Result<Vec<Shif
     let ae = ae.as_ref();
     let encoder = |x: &Tensor| ae.latent(x, false);
     let base = &data.baseline;
-    let x = &data.test_x;
+    let figure = session.run.figures_dir().join("masked_examples.png");
+    let figure = (seed == cfg.run.seed()).then_some(figure.as_path());
+    shift_rows(cfg, seed, &encoder, &data.test_x, &|_| Ok(base.shallow_clone()), data.channel_dim, figure)
+}
+
+/// Images shown per method in `masked_examples.png`.
+const SHOWN: i64 = 6;
+
+/// The first explicands as RGB with the positions `keep = 0` painted red.
+fn painted(x: &Tensor, keep: &Tensor) -> Tensor {
+    let rgb = x.to_kind(Kind::Float).expand([-1, 3, -1, -1], false);
+    let masked = keep.to_kind(Kind::Float).amin(&[1i64][..], true).lt(0.5);
+    let red = Tensor::from_slice(&[1.0f32, 0.0, 0.0]).to_device(x.device()).view([1, 3, 1, 1]).expand_as(&rgb);
+    red.where_self(&masked.expand_as(&rgb), &rgb)
+}
+
+/// Shift rows of every configured method on explicands `x`, in batches of
+/// `features.batch_size`; `baseline_of(batch)` is the attribution baseline and the value
+/// masked positions take (shared `[1, …]` or per example `[B, …]`).
+pub fn shift_rows(
+    cfg: &Config,
+    seed: u64,
+    encoder: &dyn Fn(&Tensor) -> Tensor,
+    x: &Tensor,
+    baseline_of: &dyn Fn(&Tensor) -> anyhow::Result<Tensor>,
+    channel_dim: i64,
+    figure: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<ShiftRow>> {
     let n = x.size()[0];
     let bs = cfg.features.batch_size;
     let mut rows = vec![];
+    // masked_examples.png: image inputs only, at the smallest non-zero percentage.
+    let shown_pct = cfg.features.perturb_pct.iter().cloned().filter(|p| *p > 0.0).fold(f64::INFINITY, f64::min);
+    let figure = figure.filter(|_| x.dim() == 4 && shown_pct.is_finite());
+    let k = SHOWN.min(n).min(bs);
+    let mut panels = vec![];
+    let mut captions = vec![];
+    if figure.is_some() {
+        panels.push(x.narrow(0, 0, k).to_kind(Kind::Float).expand([-1, 3, -1, -1], false));
+        captions.extend((0..k).map(|_| "input".to_string()));
+    }
     for method in cfg.feature_methods()? {
         tch::manual_seed(seed as i64);
         for (batch, start) in (0..n).step_by(bs as usize).enumerate() {
             let xb = x.narrow(0, start, bs.min(n - start));
-            let attr = label_free_attribution(&encoder, &xb, base, &method)?;
+            let base = baseline_of(&xb)?;
+            let attr = label_free_attribution(encoder, &xb, &base, &method)?;
             let mut push = |pct: f64, shift: f64| {
                 rows.push(ShiftRow {
                     dataset: cfg.data.dataset.clone(),
@@ -58,13 +96,29 @@ fn run_seed(session: &Session<'_, Config>, seed: u64) -> anyhow::Result<Vec<Shif
                 })
             };
             push(0.0, 0.0);
+            if batch == 0 && figure.is_some() {
+                let keep = top_masks_along(&attr.narrow(0, 0, k), shown_pct, channel_dim)?;
+                panels.push(painted(&xb.narrow(0, 0, k), &keep));
+                captions.extend((0..k).map(|_| method.name().replace("integrated_gradients", "IG")));
+            }
             for &pct in &cfg.features.perturb_pct {
-                let keep = top_masks_along(&attr, pct, data.channel_dim)?;
-                let shift = representation_shift(&encoder, &xb, &perturb(&xb, &keep, base));
+                let keep = top_masks_along(&attr, pct, channel_dim)?;
+                let shift = representation_shift(encoder, &xb, &perturb(&xb, &keep, &base));
                 push(pct, shift.mean(Kind::Double).double_value(&[]));
             }
         }
         log::info!("seed {seed}: {} done", method.name());
+    }
+    if let Some(path) = figure {
+        std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")))?;
+        let opts = xai_core::figures::GridOptions {
+            columns: k as usize,
+            scale: if x.size()[2] <= 28 { 3 } else { 2 },
+            captions: Some(captions),
+            title: Some(format!("top {shown_pct}% positions (red) per method")),
+            ..Default::default()
+        };
+        xai_core::figures::save_grid(&Tensor::cat(&panels, 0), &opts, path)?;
     }
     Ok(rows)
 }
@@ -130,7 +184,13 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
     let cells = session.cells()?;
     let mut rows: Vec<ShiftRow> = vec![];
     for &seed in &cfg.run.seeds {
-        let (r, _) = cells.get_or_run(&format!("features seed {seed}"), || run_seed(session, seed))?;
+        let (r, _) = cells.get_or_run(&format!("features seed {seed}"), || {
+            if cfg.data.dataset == "cifar10" {
+                super::cifar::feature_rows(session, seed)
+            } else {
+                run_seed(session, seed)
+            }
+        })?;
         rows.extend(r);
     }
     session.run.write_csv("consistency_features.csv", &rows)?;

@@ -1,8 +1,10 @@
 //! The paper's experiments: the TOML config, dispatch to one module per experiment, and
 //! the training and data they share. Only this module knows about run folders, CSVs and figures.
 
+pub mod cifar;
 pub mod data;
 pub mod disvae;
+pub mod dsprites;
 pub mod examples;
 pub mod features;
 pub mod pretext;
@@ -84,17 +86,19 @@ impl Default for DisvaeConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// `mnist` (the only dataset wired so far).
+    /// `mnist`, `ecg5000` or `cifar10` (disvae: `mnist` or `dsprites`).
     pub dataset: String,
     /// First n training images (0 = all 60000).
     pub n_train: usize,
     /// First n test images (0 = all 10000): the held-out set and the explicands.
     pub n_test: usize,
+    /// dSprites: `auto` (the DeepMind npz when present, else procedural), `npz`, `procedural`.
+    pub source: String,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dataset: "mnist".into(), n_train: 0, n_test: 0 }
+        Self { dataset: "mnist".into(), n_train: 0, n_test: 0, source: "auto".into() }
     }
 }
 
@@ -108,11 +112,20 @@ pub struct ModelConfig {
     pub pretext: String,
     pub noise_std: f64,
     pub mask_prob: f64,
+    /// NT-Xent temperature of the SimCLR models.
+    pub temperature: f64,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { kind: "mnist_ae".into(), latent_dim: 4, pretext: "denoising".into(), noise_std: 0.3, mask_prob: 0.2 }
+        Self {
+            kind: "mnist_ae".into(),
+            latent_dim: 4,
+            pretext: "denoising".into(),
+            noise_std: 0.3,
+            mask_prob: 0.2,
+            temperature: 0.5,
+        }
     }
 }
 
@@ -139,6 +152,9 @@ pub struct TrainConfig {
     pub shuffle: bool,
     /// TracIn checkpoints after every epoch `e` (0-based) with `e mod k = 0`; 0 = none.
     pub checkpoint_every: usize,
+    /// SimCLR: stop after this many optimiser steps (0 = all epochs); the cosine schedule
+    /// spans the steps actually taken.
+    pub max_steps: usize,
 }
 
 impl Default for TrainConfig {
@@ -151,6 +167,7 @@ impl Default for TrainConfig {
             patience: 10,
             shuffle: false,
             checkpoint_every: 10,
+            max_steps: 0,
         }
     }
 }
@@ -239,11 +256,20 @@ pub struct CompatConfig {
     pub gradshap_anchor: String,
     /// `eval` (default) or `train` (the reference's mode for example importance, P3).
     pub explain_mode: String,
+    /// The reference's LambdaLR quirk: the cosine value is multiplied by the base lr again.
+    pub simclr_lr_quirk: bool,
+    /// CIFAR-10 candidate examples drawn from the test split, as the reference does (P7).
+    pub cifar_examples_from_test_split: bool,
 }
 
 impl Default for CompatConfig {
     fn default() -> Self {
-        Self { gradshap_anchor: "self".into(), explain_mode: "eval".into() }
+        Self {
+            gradshap_anchor: "self".into(),
+            explain_mode: "eval".into(),
+            simclr_lr_quirk: false,
+            cifar_examples_from_test_split: false,
+        }
     }
 }
 
@@ -299,17 +325,35 @@ impl ExperimentConfig for Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         match (self.data.dataset.as_str(), self.model.kind.as_str()) {
-            ("mnist", "burgess_vae") if self.run.experiment == Experiment::Disvae => {}
-            (_, "burgess_vae") | ("mnist", "mnist_ae") if self.run.experiment == Experiment::Disvae => {
-                bail!("model.kind: the disvae experiment needs `burgess_vae` on mnist")
+            ("mnist" | "dsprites", "burgess_vae") if self.run.experiment == Experiment::Disvae => {
+                if !["auto", "npz", "procedural"].contains(&self.data.source.as_str()) {
+                    bail!("data.source: `{}` is not auto, npz or procedural", self.data.source);
+                }
             }
+            (_, _) if self.run.experiment == Experiment::Disvae => {
+                bail!("model.kind / data.dataset: the disvae experiment needs `burgess_vae` on mnist or dsprites")
+            }
+            (_, "burgess_vae") => bail!("model.kind: `burgess_vae` runs the disvae experiment only"),
             ("mnist", "mnist_ae") | ("ecg5000", "lstm_ae") => {}
-            ("mnist" | "ecg5000", kind) => bail!(
-                "model.kind: `{kind}` does not fit data.dataset `{}` (mnist → mnist_ae, ecg5000 → lstm_ae)",
+            ("cifar10", "simclr_resnet18" | "simclr_tiny") => {
+                if !matches!(self.run.experiment, Experiment::ConsistencyFeatures | Experiment::ConsistencyExamples) {
+                    bail!("run.experiment: CIFAR-10 runs consistency_features and consistency_examples only");
+                }
+                if let Some(x) = self.examples.explainers.iter().find(|x| *x != "simplex" && *x != "dknn") {
+                    if self.run.experiment == Experiment::ConsistencyExamples {
+                        bail!("examples.explainers: `{x}` needs a per-example loss; CIFAR-10 (contrastive) has simplex and dknn");
+                    }
+                }
+                if !(self.model.temperature > 0.0 && self.model.temperature.is_finite()) {
+                    bail!("model.temperature: {}; must be positive", self.model.temperature);
+                }
+            }
+            ("mnist" | "ecg5000" | "cifar10", kind) => bail!(
+                "model.kind: `{kind}` does not fit data.dataset `{}` (mnist → mnist_ae, ecg5000 → lstm_ae, cifar10 → simclr_resnet18 / simclr_tiny)",
                 self.data.dataset
             ),
             (other, _) => bail!(
-                "data.dataset: `{other}` is not wired in this build of lfxai (mnist, ecg5000; cifar10 and dsprites are future work)"
+                "data.dataset: `{other}` is not wired in this build of lfxai (mnist, ecg5000, cifar10; dsprites is future work)"
             ),
         }
         if self.model.latent_dim < 1 {
@@ -349,7 +393,7 @@ impl ExperimentConfig for Config {
             if e.if_batch < 1 {
                 bail!("examples.if_batch: must be positive");
             }
-            if e.explainers.iter().any(|x| x == "tracin") && t.checkpoint_every == 0 {
+            if e.explainers.iter().any(|x| x == "tracin") && t.checkpoint_every == 0 && self.data.dataset != "cifar10" {
                 bail!("train.checkpoint_every: TracIn needs checkpoints (set it >= 1)");
             }
         }
@@ -391,11 +435,6 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
             }
             pretext::run(session)
         }
-        Experiment::Disvae => {
-            if session.config.data.dataset != "mnist" {
-                bail!("the disvae experiment runs on mnist only in this build (dSprites is not wired)");
-            }
-            disvae::run(session)
-        }
+        Experiment::Disvae => disvae::run(session),
     }
 }

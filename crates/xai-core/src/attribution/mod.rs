@@ -19,7 +19,7 @@ mod saliency;
 
 pub use gradient::{gradient, input_gradient, select_target, Target};
 pub use integrated_gradients::{gauss_legendre, IntegratedGradients, Rule};
-pub use path_sampling::{ExpectedGradients, GradientShap};
+pub use path_sampling::{ExpectedGradients, GradientShap, PathSampleOptions, SampleLayout};
 pub use saliency::{InputXGradient, Saliency};
 
 use crate::Result;
