@@ -69,8 +69,9 @@ pub fn check_lambda(lambda: f64) -> Result<f64> {
 
 /// CDEP's image penalty for a batch `x` and `n` blobs `masks: [n, …]` (per-position
 /// shapes as [`Decomp::from_mask`] takes for one example, e.g. `[n, H, W]` or `[n, F]`),
-/// summed over blobs. All blobs go through CD as one stacked batch that shares the
-/// blob-independent total (see [`crate::cd::Sequential::cd_blobs`]).
+/// summed over blobs. All blobs go through CD as one stacked batch (see
+/// [`crate::cd::Sequential::cd_blobs`]: it shares the blob-independent total with the
+/// symmetric split and carries each blob's pair with the reference one).
 pub fn image_cdep(
     model: &crate::cd::Sequential,
     x: &Tensor,
