@@ -77,8 +77,10 @@ fn cdep_removes_the_colour_pixels_influence_and_runs_repeat_exactly() {
     // revision, which a commit between the two runs changes).
     let dir_b = run_text(TINY, "b", tmp.path(), None).unwrap().folder;
     let again = read_csv(&dir_b.join("runs.csv"));
-    let skip: Vec<usize> =
-        ["sec_per_epoch", "peak_mem_mb", "git_rev"].iter().filter_map(|c| header.iter().position(|h| h.as_str() == *c)).collect();
+    let skip: Vec<usize> = ["sec_per_epoch", "peak_mem_mb", "git_rev"]
+        .iter()
+        .filter_map(|c| header.iter().position(|h| h.as_str() == *c))
+        .collect();
     for (r1, r2) in runs.iter().zip(&again) {
         for (i, (a, b)) in r1.iter().zip(r2).enumerate() {
             if !skip.contains(&i) {
