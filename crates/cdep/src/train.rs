@@ -17,6 +17,8 @@ pub struct LoopSpec {
     pub label: String,
     pub epochs: usize,
     pub patience: Option<usize>,
+    /// No early stop before this epoch.
+    pub min_epochs: usize,
     pub batch_size: i64,
     /// Penalty weight; 0 skips the penalty computation entirely.
     pub lambda: f64,
@@ -140,7 +142,13 @@ pub fn train(
         Select::ValLoss => Monitor::default(),
         Select::ValAcc => Monitor::maximize(&shown_metric("val_acc", 0.0).0),
     };
-    let opts = FitOptions { label: spec.label.clone(), epochs: spec.epochs, patience: spec.patience, monitor };
+    let opts = FitOptions {
+        label: spec.label.clone(),
+        epochs: spec.epochs,
+        patience: spec.patience,
+        min_epochs: spec.min_epochs,
+        monitor,
+    };
     let mut logs = vec![];
     // The first error of our own closures, kept typed; `fit` only sees its message.
     let failure: RefCell<Option<CdepError>> = RefCell::new(None);

@@ -204,12 +204,16 @@ pub struct FitOptions {
     /// `Some(p)`: stop after `p` epochs without improvement of the monitored value and
     /// restore the best weights. `None`: run all epochs and keep the last weights.
     pub patience: Option<usize>,
+    /// No early stop before this epoch (the best epoch is still tracked from the first): a
+    /// penalty can hold a model on a chance-level plateau for several epochs before it learns,
+    /// and patience counted from the start would end those runs on the plateau.
+    pub min_epochs: usize,
     pub monitor: Monitor,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        Self { label: "train".into(), epochs: 1, patience: None, monitor: Monitor::default() }
+        Self { label: "train".into(), epochs: 1, patience: None, min_epochs: 0, monitor: Monitor::default() }
     }
 }
 
@@ -243,7 +247,7 @@ pub fn fit(
             let monitored = ensure_finite(opts.monitor.as_loss(val_loss, &history[history.len() - 1].extra)?, || {
                 format!("{} monitored `{}` at epoch {epoch}", opts.label, opts.monitor.metric)
             })?;
-            if s.update(epoch, monitored, vs) == Decision::Stop {
+            if s.update(epoch, monitored, vs) == Decision::Stop && epoch >= opts.min_epochs {
                 log::info!("{}: early stop at epoch {epoch}, best epoch {}", opts.label, s.best_epoch());
                 break;
             }
@@ -326,6 +330,40 @@ mod tests {
         let missing = FitOptions { patience: Some(1), monitor: Monitor::maximize("auc"), ..Default::default() };
         let e = fit(&missing, &mut vs, |_| Ok(1.0), || Ok((1.0, vec![])), |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("no metric `auc`"), "{e}");
+    }
+
+    #[test]
+    fn min_epochs_lets_a_run_leave_a_plateau_before_patience_counts() {
+        // Chance for four epochs, then learning: patience 2 alone stops on the plateau at epoch
+        // 3 with epoch 1's weights; min_epochs 6 reaches the peak at epoch 6 and restores it.
+        let acc = [0.5, 0.5, 0.5, 0.5, 0.7, 0.8, 0.75, 0.7, 0.7, 0.7];
+        let run = |min_epochs: usize| {
+            let mut vs = VarStore::new(Device::Cpu);
+            let w = vs.root().zeros("w", &[1]);
+            let epoch = std::cell::Cell::new(0usize);
+            let opts = FitOptions {
+                epochs: 10,
+                patience: Some(2),
+                min_epochs,
+                monitor: Monitor::maximize("val_acc"),
+                ..Default::default()
+            };
+            let history = fit(
+                &opts,
+                &mut vs,
+                |e| {
+                    epoch.set(e);
+                    let _ = tch::no_grad(|| w.shallow_clone().fill_(e as f64));
+                    Ok(1.0)
+                },
+                || Ok((1.0, vec![("val_acc".into(), acc[epoch.get() - 1])])),
+                |_| Ok(()),
+            )
+            .unwrap();
+            (history.len(), Vec::<f32>::try_from(&w).unwrap()[0])
+        };
+        assert_eq!(run(0), (3, 1.0));
+        assert_eq!(run(6), (8, 6.0));
     }
 
     #[test]

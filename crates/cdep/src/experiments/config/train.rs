@@ -32,6 +32,10 @@ pub struct TrainCfg {
     /// Early stopping on validation loss (None: run every epoch, keep the last weights).
     #[serde(default)]
     pub patience: Option<usize>,
+    /// No early stop before this epoch (0: patience counts from the first epoch). With a large
+    /// λ the SST penalty holds the LSTM at chance for several epochs before it learns.
+    #[serde(default)]
+    pub min_epochs: usize,
     /// Class-weighted cross-entropy.
     #[serde(default)]
     pub class_weights: bool,
@@ -75,6 +79,7 @@ impl TrainCfg {
             label,
             epochs: self.epochs,
             patience: self.patience,
+            min_epochs: self.min_epochs,
             batch_size: self.batch_size,
             lambda,
             double_step,
