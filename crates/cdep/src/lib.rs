@@ -28,7 +28,7 @@
 //!
 //! ## On your own model
 //!
-//! ```no_run
+//! ```
 //! use cdep::cd::{CdOptions, Layer, Sequential};
 //! use cdep::penalty;
 //! use tch::{Device, Kind, Tensor};

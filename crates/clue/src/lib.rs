@@ -26,13 +26,19 @@
 //!
 //! Anything that returns class probabilities of S posterior samples can be explained:
 //!
-//! ```no_run
-//! use clue::{clue::{Clue, ProbsFn}, params::ClueParams, vae::TabularVae};
-//! # fn demo(vae: &TabularVae, x0: &tch::Tensor, w: tch::Tensor) -> clue::Result<()> {
-//! // An ensemble of linear classifiers, probabilities [S, N, K].
-//! let model = ProbsFn(move |x: &tch::Tensor| x.unsqueeze(0).matmul(&w).softmax(2, tch::Kind::Float));
-//! let out = Clue::new(ClueParams { lambda_x: 1.0, ..Default::default() })?.explain(&model, vae, x0)?;
-//! println!("entropy {:?} → {:?}; counterfactuals {:?}", out.before.total, out.after.total, out.x_clue);
+//! ```
+//! use clue::{blocks::Blocks, clue::{Clue, ProbsFn}, params::ClueParams, vae::{TabularVae, VaeSpec}};
+//! use tch::{Device, Kind, Tensor};
+//! # fn main() -> clue::Result<()> {
+//! // Three continuous features; an untrained VAE stands in for one fitted to your data.
+//! let spec = VaeSpec { width: 16, depth: 2, latent_dim: 2 };
+//! let vae = TabularVae::new(Blocks::new(&[1, 1, 1])?, spec, Device::Cpu)?;
+//! // An ensemble of S = 4 linear classifiers: class probabilities [S, N, K].
+//! let w = Tensor::randn([4, 3, 2], (Kind::Float, Device::Cpu));
+//! let model = ProbsFn(move |x: &Tensor| x.unsqueeze(0).matmul(&w).softmax(2, Kind::Float));
+//! let x0 = Tensor::randn([5, 3], (Kind::Float, Device::Cpu));
+//! let out = Clue::new(ClueParams { lambda_x: 1.0, ..Default::default() })?.explain(&model, &vae, &x0)?;
+//! assert_eq!(out.x_clue.size(), [5, 3]);
 //! # Ok(()) }
 //! ```
 
