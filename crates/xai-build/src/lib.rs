@@ -4,6 +4,13 @@
 //! `DEP_TCH_LIBTORCH_LIB` to crates that depend on it directly. We turn that into an
 //! rpath, so `cargo run`, `cargo test` and a binary started by hand from `target/` all
 //! find libtorch without LD_LIBRARY_PATH, whichever libtorch the user chose.
+//!
+//! ```
+//! // build.rs of a crate with binaries, tests or examples (xai-build as a build-dependency):
+//! fn main() {
+//!     xai_build::link_libtorch();
+//! }
+//! ```
 
 /// Emits the linker arguments for the calling package's own targets.
 pub fn link_libtorch() {
