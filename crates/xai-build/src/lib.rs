@@ -6,10 +6,9 @@
 //! find libtorch without LD_LIBRARY_PATH, whichever libtorch the user chose.
 //!
 //! ```
-//! // build.rs of a crate with binaries, tests or examples (xai-build as a build-dependency):
-//! fn main() {
-//!     xai_build::link_libtorch();
-//! }
+//! // In the `main` of build.rs of a crate with binaries, tests or examples
+//! // (xai-build as a build-dependency):
+//! xai_build::link_libtorch();
 //! ```
 
 /// Emits the linker arguments for the calling package's own targets.
