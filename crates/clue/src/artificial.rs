@@ -240,7 +240,7 @@ pub fn fit_under_vae(
     batch_size: usize,
     lr: f64,
 ) -> Result<Vec<f64>> {
-    use xai_core::optim::{AdamConfig, Optimizer};
+    use xai_core::optim::AdamConfig;
     if epochs == 0 || batch_size < 2 || !(lr > 0.0 && lr.is_finite()) {
         return Err(ClueError::invalid("under-VAE fit", "needs epochs ≥ 1, batch_size ≥ 2 and lr > 0"));
     }
@@ -249,33 +249,17 @@ pub fn fit_under_vae(
     }
     let mut opt = AdamConfig::lr(lr).build(&under.vs)?;
     let n = joint.size()[0];
-    let mut history = vec![];
-    for epoch in 0..epochs {
-        let perm = Tensor::randperm(n, (Kind::Int64, joint.device()));
-        let (mut sum, mut batches) = (0.0, 0);
-        let mut start = 0;
-        while start + 1 < n {
-            let len = (batch_size as i64).min(n - start);
-            let xb = joint.index_select(0, &perm.narrow(0, start, len));
-            let z = tch::no_grad(|| {
-                let q = vaeac.recognition_t(&xb, false);
-                &q.mu + &q.sigma * q.mu.randn_like()
-            });
-            let loss = under.loss(&z);
-            let v = loss.double_value(&[]);
-            if !v.is_finite() {
-                return Err(ClueError::NonFinite { what: "under-VAE loss".into(), at: format!("epoch {epoch}") });
-            }
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            sum += v;
-            batches += 1;
-            start += len;
-        }
-        history.push(sum / batches.max(1) as f64);
-    }
-    Ok(history)
+    (0..epochs)
+        .map(|epoch| {
+            crate::vae_train::adam_epoch(&mut opt, n, batch_size, joint.device(), ("under-VAE loss", epoch), |idx| {
+                let z = tch::no_grad(|| {
+                    let q = vaeac.recognition_t(&joint.index_select(0, idx), false);
+                    &q.mu + &q.sigma * q.mu.randn_like()
+                });
+                under.loss(&z)
+            })
+        })
+        .collect()
 }
 
 /// Per row `[N]` (bool): every categorical block of x is an exact one-hot. Sensitivity's

@@ -3,7 +3,7 @@
 
 use crate::vae::TabularVae;
 use crate::{ClueError, Result};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 use xai_core::optim::{AdamConfig, Optimizer};
 
 /// Fitting schedule.
@@ -18,8 +18,9 @@ pub struct VaeTrainParams {
 
 impl VaeTrainParams {
     pub fn validate(&self) -> Result<()> {
-        if self.epochs == 0 || self.batch_size == 0 {
-            return Err(ClueError::invalid("vae.epochs / vae.batch_size", "must be ≥ 1"));
+        // BatchNorm needs two rows per batch in training mode.
+        if self.epochs == 0 || self.batch_size < 2 {
+            return Err(ClueError::invalid("vae.epochs / vae.batch_size", "epochs must be ≥ 1 and batch_size ≥ 2"));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(ClueError::invalid("vae.lr", format!("must be > 0, got {}", self.lr)));
@@ -51,6 +52,38 @@ pub fn mean_elbo(vae: &TabularVae, x: &Tensor) -> f64 {
 }
 
 /// Fits `vae` on `x_train`, selects the epoch with the best ELBO on `x_val` and restores it.
+/// One epoch of `opt` over shuffled mini-batches of `n` rows; `batch_loss` gets a batch's row
+/// indices. A last batch of a single row is left out (BatchNorm needs two rows in training
+/// mode). The row-weighted mean loss is read from the device once per epoch, not once per
+/// batch, and a non-finite one is an error naming `what` and the epoch.
+pub(crate) fn adam_epoch(
+    opt: &mut impl Optimizer,
+    n: i64,
+    batch_size: usize,
+    device: Device,
+    (what, epoch): (&str, usize),
+    mut batch_loss: impl FnMut(&Tensor) -> Tensor,
+) -> Result<f64> {
+    let perm = Tensor::randperm(n, (Kind::Int64, device));
+    let mut total = Tensor::zeros([], (Kind::Float, device));
+    let (mut rows, mut start) = (0i64, 0i64);
+    while start + 1 < n {
+        let len = (batch_size as i64).min(n - start);
+        let loss = batch_loss(&perm.narrow(0, start, len));
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+        total += loss.detach() * len as f64;
+        rows += len;
+        start += len;
+    }
+    let mean = total.double_value(&[]) / rows.max(1) as f64;
+    if !mean.is_finite() {
+        return Err(ClueError::NonFinite { what: what.into(), at: format!("epoch {epoch}") });
+    }
+    Ok(mean)
+}
+
 pub fn fit(vae: &mut TabularVae, x_train: &Tensor, x_val: &Tensor, p: &VaeTrainParams) -> Result<VaeFit> {
     p.validate()?;
     if vae.likelihood == crate::vae::Likelihood::GaussCat {
@@ -59,34 +92,14 @@ pub fn fit(vae: &mut TabularVae, x_train: &Tensor, x_val: &Tensor, p: &VaeTrainP
     }
     let mut opt = AdamConfig::lr(p.lr).build(&vae.vs)?;
     let n = x_train.size()[0];
-    let bs = p.batch_size as i64;
     let mut best = (0usize, f64::NEG_INFINITY, xai_core::checkpoint::snapshot(&vae.vs));
     let mut history = Vec::new();
     for epoch in 0..p.epochs {
-        let perm = Tensor::randperm(n, (Kind::Int64, x_train.device()));
-        let (mut sum, mut rows) = (0.0, 0i64);
-        let mut start = 0;
-        while start < n {
-            // BatchNorm needs ≥ 2 rows in training mode: fold a last single row away.
-            let len = bs.min(n - start);
-            if len < 2 {
-                break;
-            }
-            let xb = x_train.index_select(0, &perm.narrow(0, start, len));
-            let loss = vae.loss(&xb);
-            let v = loss.double_value(&[]);
-            if !v.is_finite() {
-                return Err(ClueError::NonFinite { what: "VAE loss".into(), at: format!("epoch {epoch}") });
-            }
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            sum += v * len as f64;
-            rows += len;
-            start += len;
-        }
+        let train_loss = adam_epoch(&mut opt, n, p.batch_size, x_train.device(), ("VAE loss", epoch), |idx| {
+            vae.loss(&x_train.index_select(0, idx))
+        })?;
         let val = mean_elbo(vae, x_val);
-        history.push(VaeEpoch { epoch, train_loss: sum / rows.max(1) as f64, val_elbo: val });
+        history.push(VaeEpoch { epoch, train_loss, val_elbo: val });
         if val > best.1 {
             best = (epoch, val, xai_core::checkpoint::snapshot(&vae.vs));
         } else if p.patience > 0 && epoch - best.0 >= p.patience {

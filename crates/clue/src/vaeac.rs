@@ -129,34 +129,19 @@ impl Vaeac {
     /// Fits with Adam on fresh top masks each batch (no early stopping); returns the mean
     /// training loss per epoch.
     pub fn fit(&mut self, x: &Tensor, epochs: usize, batch_size: usize, lr: f64) -> Result<Vec<f64>> {
-        use xai_core::optim::{AdamConfig, Optimizer};
+        use xai_core::optim::AdamConfig;
         self.blocks.validate_rows(x)?;
         if epochs == 0 || batch_size < 2 {
             return Err(ClueError::invalid("vaeac fit", "needs epochs ≥ 1 and batch_size ≥ 2"));
         }
         let mut opt = AdamConfig::lr(lr).build(&self.vs)?;
         let n = x.size()[0];
-        let mut history = vec![];
-        for epoch in 0..epochs {
-            let perm = Tensor::randperm(n, (Kind::Int64, x.device()));
-            let (mut sum, mut batches) = (0.0, 0);
-            let mut start = 0;
-            while start + 1 < n {
-                let len = (batch_size as i64).min(n - start);
-                let loss = self.loss(&x.index_select(0, &perm.narrow(0, start, len)));
-                let v = loss.double_value(&[]);
-                if !v.is_finite() {
-                    return Err(ClueError::NonFinite { what: "VAEAC loss".into(), at: format!("epoch {epoch}") });
-                }
-                opt.zero_grad();
-                loss.backward();
-                opt.step();
-                sum += v;
-                batches += 1;
-                start += len;
-            }
-            history.push(sum / batches.max(1) as f64);
-        }
-        Ok(history)
+        (0..epochs)
+            .map(|epoch| {
+                crate::vae_train::adam_epoch(&mut opt, n, batch_size, x.device(), ("VAEAC loss", epoch), |idx| {
+                    self.loss(&x.index_select(0, idx))
+                })
+            })
+            .collect()
     }
 }
