@@ -156,6 +156,38 @@ fn resumed_run_continues_exactly_and_refuses_another_config() {
 }
 
 #[test]
+fn a_black_box_is_reused_from_another_run_and_a_foreign_one_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = [
+        "data.train_subset=400",
+        "data.test_subset=100",
+        "black_box.epochs=1",
+        "vibi.max_steps=4",
+        "eval.saliency_baseline=false",
+        "eval.multishot_samples=0",
+        "run.experiment=reuse_test",
+    ];
+    let first = go(&tmp.path().join("a"), &set(&base)).unwrap();
+    let reuse = format!("black_box.reuse={:?}", first.folder.to_str().unwrap());
+    let reuse = reuse.as_str();
+    let with = |extra: &'static str| [&base[..], &[extra, reuse]].concat();
+
+    let second = go(&tmp.path().join("b"), &set(&with("vibi.beta=0.1"))).unwrap();
+    let bb = |f: &Path, name: &str| std::fs::read(f.join("checkpoints").join(name)).unwrap();
+    assert_eq!(bb(&first.folder, "black_box.safetensors"), bb(&second.folder, "black_box.safetensors"));
+    // The copied record keeps the source's training time: nothing was trained again.
+    assert_eq!(bb(&first.folder, "black_box.json"), bb(&second.folder, "black_box.json"));
+    assert!(std::fs::read_to_string(second.folder.join("config.toml")).unwrap().contains("reuse"));
+
+    // Another black-box recipe is refused rather than silently reused.
+    let e = go(&tmp.path().join("c"), &set(&with("black_box.lr=0.5"))).err().unwrap();
+    assert!(format!("{e:#}").contains("another configuration"), "{e:#}");
+
+    let e = go(&tmp.path().join("d"), &set(&[&base[..], &["black_box.reuse=\"no/such/run\""]].concat())).err().unwrap();
+    assert!(format!("{e:#}").contains("holds no finished black box"), "{e:#}");
+}
+
+#[test]
 fn a_non_finite_loss_is_recorded_as_a_training_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let e = go(

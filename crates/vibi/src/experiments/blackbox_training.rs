@@ -168,7 +168,7 @@ struct BlackBoxMeta {
 }
 
 /// The black box of this run folder: loaded when its checkpoint exists (same config),
-/// else trained and saved.
+/// else copied from `black_box.reuse`'s run folder when set, else trained and saved.
 pub fn load_or_train(cfg: &Config, ds: &Dataset, device: Device, ckpt_dir: &Path) -> Result<(Classifier, f64)> {
     let (wpath, jpath) = (ckpt_dir.join("black_box.safetensors"), ckpt_dir.join("black_box.json"));
     let fp = cfg.black_box_fingerprint();
@@ -179,6 +179,10 @@ pub fn load_or_train(cfg: &Config, ds: &Dataset, device: Device, ckpt_dir: &Path
         xai_core::checkpoint::load(&mut model.vs, &wpath)?;
         log::info!("black box loaded from {} (test accuracy {:.4}, fraction)", wpath.display(), meta.test_accuracy);
         return Ok((model, meta.test_accuracy));
+    }
+    if let Some(source) = &cfg.black_box.reuse {
+        copy_reused(source, &wpath, &jpath, &fp)?;
+        return load_or_train(cfg, ds, device, ckpt_dir);
     }
     let b = &cfg.black_box;
     let pad_value = match &ds.norm {
@@ -196,4 +200,33 @@ pub fn load_or_train(cfg: &Config, ds: &Dataset, device: Device, ckpt_dir: &Path
     checkpoint::write_meta(&jpath, &BlackBoxMeta { fingerprint: fp.clone(), test_accuracy: acc, train_seconds: secs })?;
     partial.remove();
     Ok((model, acc))
+}
+
+/// Copies a finished black box of another run folder (`RUN/checkpoints/` or the
+/// checkpoint folder itself) into this run's, after checking it was trained with this
+/// config's recipe. The weights go first and the JSON, which marks the black box as
+/// finished, last, each atomically.
+fn copy_reused(source: &Path, wpath: &Path, jpath: &Path, fp: &str) -> Result<()> {
+    let dir = [source.join("checkpoints"), source.to_path_buf()]
+        .into_iter()
+        .find(|d| d.join("black_box.json").is_file())
+        .ok_or_else(|| {
+            VibiError::invalid(
+                "black_box.reuse",
+                format!(
+                    "{} holds no finished black box (neither checkpoints/black_box.json nor black_box.json)",
+                    source.display()
+                ),
+            )
+        })?;
+    let (src_w, src_j) = (dir.join("black_box.safetensors"), dir.join("black_box.json"));
+    let meta: BlackBoxMeta = checkpoint::read_meta(&src_j)?;
+    checkpoint::ensure_same_config(&src_j, &meta.fingerprint, fp)?;
+    for (from, to) in [(&src_w, wpath), (&src_j, jpath)] {
+        xai_core::fsutil::atomic_write_with(to, |tmp| {
+            std::fs::copy(from, tmp).map(drop).map_err(|e| xai_core::Error::io(from, e))
+        })?;
+    }
+    log::info!("black box reused from {} (test accuracy {:.4}, fraction)", dir.display(), meta.test_accuracy);
+    Ok(())
 }

@@ -75,6 +75,12 @@ pub struct BlackBoxConfig {
     pub batch_size: i64,
     #[serde(default)]
     pub augment: bool,
+    /// A finished run folder whose black box this run reuses instead of training one
+    /// (copied into this run's checkpoints). Its black-box fingerprint (data, recipe,
+    /// seed) must equal this config's, so a β grid can share the black box of a
+    /// paper-scale run without retraining it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,7 +86,14 @@ impl Config {
 
     /// Hash of everything that determines the black box (data, black-box recipe, seed).
     pub fn black_box_fingerprint(&self) -> String {
-        fingerprint(&(&self.data, &self.black_box, self.run.seed()))
+        fingerprint(&(&self.data, &self.black_box_recipe(), self.run.seed()))
+    }
+
+    /// The black-box table without `reuse`, which says where the weights come from,
+    /// not what they are (and is absent from the JSON when unset, so fingerprints of
+    /// configs without it are unchanged).
+    fn black_box_recipe(&self) -> super::config::BlackBoxConfig {
+        super::config::BlackBoxConfig { reuse: None, ..self.black_box.clone() }
     }
 
     /// Hash of everything that determines a cell's weights except the training length,
@@ -101,7 +108,7 @@ impl Config {
         v.k = cell.k;
         v.beta = cell.beta;
         v.xpl_channels = cell.xpl_channels;
-        fingerprint(&(&self.data, &self.black_box, self.run.seed(), &v))
+        fingerprint(&(&self.data, &self.black_box_recipe(), self.run.seed(), &v))
     }
 }
 
