@@ -111,17 +111,23 @@ fn badge(state: &ExperimentState) -> String {
 
 fn commands(s: &mut String, report: &Report) {
     let total: f64 = report.commands.iter().map(|c| c.seconds).sum();
-    let failed = report.commands.iter().filter(|c| c.exit_status != 0).count();
+    let failed = report.commands.iter().filter(|c| c.failed()).count();
+    let skipped = report.commands.iter().filter(|c| c.exit_status == crate::SKIPPED).count();
     let _ = writeln!(
         s,
-        "<h2>Commands run</h2><p>{} commands, {} with a non-zero exit status, {} in all.</p>\
+        "<h2>Commands run</h2><p>{} commands, {} failed, {} skipped for want of data, {} in all.</p>\
          <table><tr><th>crate</th><th>config</th><th>exit status</th><th>wall</th></tr>",
         report.commands.len(),
         failed,
+        skipped,
         duration(total)
     );
     for c in &report.commands {
-        let class = if c.exit_status == 0 { "pass" } else { "fail" };
+        let class = match c.exit_status {
+            0 => "pass",
+            crate::SKIPPED => "notrun",
+            _ => "fail",
+        };
         let _ = writeln!(
             s,
             "<tr><td>{}</td><td><code>{}</code></td><td><span class=\"badge {class}\">{}</span></td><td class=\"n\">{}</td></tr>",

@@ -223,10 +223,15 @@ pub fn started_short(started: Option<&str>) -> String {
     }
 }
 
-/// `0`, `1`, or `124 (timed out)` as GNU timeout reports a kill.
+/// The exit status `smoke-all` records for a config it did not run because its data is
+/// absent (Automake's "skipped" convention): not a failure, and the experiment stays not-run.
+pub const SKIPPED: i32 = 77;
+
+/// `0`, `1`, `124 (timed out)` as GNU timeout reports a kill, or `77 (skipped: no data)`.
 pub fn exit_label(status: i32) -> String {
     match status {
         124 => "124 (timed out)".into(),
+        SKIPPED => "77 (skipped: no data)".into(),
         s => s.to_string(),
     }
 }

@@ -72,12 +72,14 @@ fn ratio((pass, judged): (usize, usize)) -> String {
 
 fn commands(s: &mut String, report: &Report) {
     let total: f64 = report.commands.iter().map(|c| c.seconds).sum();
-    let failed = report.commands.iter().filter(|c| c.exit_status != 0).count();
+    let failed = report.commands.iter().filter(|c| c.failed()).count();
+    let skipped = report.commands.iter().filter(|c| c.exit_status == crate::SKIPPED).count();
     let _ = writeln!(
         s,
-        "## Commands run\n\n{} commands, {} with a non-zero exit status, {} in all.\n",
+        "## Commands run\n\n{} commands, {} failed, {} skipped for want of data, {} in all.\n",
         report.commands.len(),
         failed,
+        skipped,
         duration(total)
     );
     let _ = writeln!(s, "| crate | config | exit status | wall |\n|---|---|---:|---:|");

@@ -272,6 +272,13 @@ pub struct Command {
     pub seconds: f64,
 }
 
+impl Command {
+    /// A non-zero exit status other than [`crate::SKIPPED`].
+    pub fn failed(&self) -> bool {
+        self.exit_status != 0 && self.exit_status != crate::SKIPPED
+    }
+}
+
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct Report {

@@ -331,7 +331,8 @@ fn binary_writes_both_files_with_the_command_log() {
     let log = root.path().join("commands.tsv");
     std::fs::write(
         &log,
-        "crate\tconfig\texit_status\tseconds\nalpha\tconfigs/alpha/exp_smoke.toml\t0\t12.5\nbeta\tconfigs/beta/long.toml\t124\t900\n",
+        "crate\tconfig\texit_status\tseconds\nalpha\tconfigs/alpha/exp_smoke.toml\t0\t12.5\nbeta\tconfigs/beta/long.toml\t124\t900\n\
+         gamma\tconfigs/gamma/needs_data_smoke.toml\t77\t0\n",
     )
     .unwrap();
     let out = root.path().join("report");
@@ -350,7 +351,9 @@ fn binary_writes_both_files_with_the_command_log() {
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     let commands = md_table(&md, "## Commands run", "| crate |");
     assert_eq!(commands[1], ["beta", "`configs/beta/long.toml`", "124 (timed out)", "15 min 00 s"]);
-    assert!(md.contains("2 commands, 1 with a non-zero exit status"));
+    assert_eq!(commands[2], ["gamma", "`configs/gamma/needs_data_smoke.toml`", "77 (skipped: no data)", "0.0 s"]);
+    // A config skipped for want of data is neither a failure nor a run.
+    assert!(md.contains("3 commands, 1 failed, 1 skipped for want of data"), "{md}");
     // beta/long's run.json says running, but the log says its command was killed.
     assert_eq!(experiment_table(&md, "beta")["long"][2], "**incomplete**");
     assert!(md.contains("its command (configs/beta/long.toml) ended with exit status 124 (timed out)"));
