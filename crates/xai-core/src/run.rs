@@ -268,6 +268,15 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Minor page faults of this process so far (Linux `/proc/self/stat`, field 10); `None`
+/// elsewhere. Benches read it around a step: steady-state training should fault no pages.
+pub fn minor_page_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(7)?.parse().ok()
+}
+
 fn unique_suffix() -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
@@ -301,6 +310,21 @@ pub fn git_revision() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn touching_fresh_pages_counts_as_minor_faults() {
+        let before = minor_page_faults().unwrap();
+        // 64 MiB touched page by page: at least 16k faults unless pages were already mapped,
+        // which a fresh mmap-sized allocation is not.
+        let mut v = vec![0u8; 64 << 20];
+        for i in (0..v.len()).step_by(4096) {
+            v[i] = 1;
+        }
+        std::hint::black_box(&v);
+        let after = minor_page_faults().unwrap();
+        assert!(after - before >= 8_000, "{before} -> {after}");
+    }
 
     #[test]
     fn run_folder_layout_and_status() {

@@ -2,7 +2,9 @@
 //! `configs/vibi/mnist_resnet4x_k4_b0.01.toml` (ResNet_4x explainer, resnet18 approximator,
 //! k = 4, M = 4 samples, batch 64, MNIST-shaped random inputs), split into explainer
 //! forward, sampling, approximator forward (masking included), backward and the Adam
-//! updates; then whole `Vibi::train_step`s. Prints ms per part, images/s and peak memory.
+//! updates; then whole `Vibi::train_step`s. Prints ms per part, images/s, page faults per
+//! step and peak memory. `XAI_MALLOC_DEFAULT=1` keeps glibc's allocator defaults, the
+//! state before `tune_allocator` (compare the two to see what it buys).
 //! On CUDA every part ends in a device synchronisation so the split is honest (the
 //! training loop itself does not synchronise).
 
@@ -40,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     if args.threads > 0 {
         xai_core::device::set_threads(args.threads);
     }
-    xai_core::device::tune_allocator();
+    let tuned = xai_core::device::tune_allocator();
     let device = args.device.resolve()?;
     let sync = || {
         if let Device::Cuda(i) = device {
@@ -59,11 +61,12 @@ fn main() -> anyhow::Result<()> {
     m.set_step(300); // past the 200 warm-up steps: the explainer trains too
     let (pe, pa) = m.param_counts();
     println!(
-        "device {}, batch {}, k = {}, M = {}; explainer {pe} params, approximator {pa}",
+        "device {}, batch {}, k = {}, M = {}; explainer {pe} params, approximator {pa}; allocator {}",
         xai_core::device::describe(device),
         args.batch,
         settings.k,
-        settings.samples
+        settings.samples,
+        if tuned { "tuned (xai_core::device::tune_allocator)" } else { "glibc defaults" }
     );
     let x = Tensor::randn([args.batch, 1, 28, 28], (Kind::Float, device));
     let probs = Tensor::randn([args.batch, 10], (Kind::Float, device)).softmax(-1, Kind::Float);
@@ -109,6 +112,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!("{:<24} {:>10.1}   ({:.1} images/s)", "sum of parts", 1e3 * step_s, args.batch as f64 / step_s);
     // Whole train_steps (one host read each, no per-part syncs).
+    let faults = xai_core::run::minor_page_faults();
     let t = Instant::now();
     for _ in 0..args.steps {
         m.train_step(&x, &probs)?;
@@ -116,6 +120,9 @@ fn main() -> anyhow::Result<()> {
     sync();
     let whole = t.elapsed().as_secs_f64() / n;
     println!("{:<24} {:>10.1}   ({:.1} images/s)", "Vibi::train_step", 1e3 * whole, args.batch as f64 / whole);
+    if let (Some(a), Some(b)) = (faults, xai_core::run::minor_page_faults()) {
+        println!("minor page faults per train_step: {:.0}", (b - a) as f64 / n);
+    }
     match xai_core::run::peak_rss_bytes() {
         Some(b) => println!("peak RSS {:.0} MiB", b as f64 / (1024.0 * 1024.0)),
         None => println!("peak RSS unavailable on this OS"),
