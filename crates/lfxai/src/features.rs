@@ -8,7 +8,7 @@
 //! (Captum's NoiseTunnel layout, which the reference's tiled anchors get wrong: spec P1)
 //! with α's drawn here, so a run can record or replay them.
 
-use crate::params::{AnchorPairing, FeatureMethod};
+use crate::params::{AnchorPairing, BaselineDraw, FeatureMethod};
 use crate::{LfxaiError, Result};
 use tch::{Kind, Tensor};
 use xai_core::attribution::{
@@ -99,12 +99,11 @@ pub fn label_free_attribution(
             Ok(Saliency { abs: true }.attribute(&g, &x, &Target::Scalar)?)
         }
         FeatureMethod::IntegratedGradients { steps } => integrated_gradients(encoder, &x, baseline, steps),
-        FeatureMethod::GradientShap { n_samples, stdev, pairing } => {
+        FeatureMethod::GradientShap { n_samples, .. } => {
             let b = x.size()[0];
             let alphas = Tensor::rand([b * n_samples as i64], (Kind::Double, tch::Device::Cpu));
             let alphas = Vec::<f64>::try_from(&alphas)?;
-            let xs = if stdev > 0.0 { Some(stdev) } else { None };
-            gradient_shap_with_alphas(encoder, &x, baseline, &alphas, n_samples, pairing, xs)
+            gradient_shap_for(encoder, &x, baseline, &alphas, method)
         }
         FeatureMethod::Random => Ok(x.randn_like()),
     }
@@ -140,10 +139,34 @@ pub fn gradient_shap_with_alphas(
     pairing: AnchorPairing,
     noise_stdev: Option<f64>,
 ) -> Result<Tensor> {
+    let method = FeatureMethod::GradientShap {
+        n_samples,
+        stdev: noise_stdev.unwrap_or(0.0),
+        pairing,
+        baselines: BaselineDraw::OwnExample,
+    };
+    gradient_shap_for(encoder, x, baseline, alphas, &method)
+}
+
+/// Label-free GradientShap of `method` (which must be GradientShap) with given α draws, in
+/// Captum's example-major layout (see [`gradient_shap_with_alphas`]). With
+/// [`BaselineDraw::Batch`] each row's baseline is drawn from the batch's baselines with
+/// libtorch's generator (spec P2).
+pub fn gradient_shap_for(
+    encoder: Encoder<'_>,
+    x: &Tensor,
+    baseline: &Tensor,
+    alphas: &[f64],
+    method: &FeatureMethod,
+) -> Result<Tensor> {
+    let FeatureMethod::GradientShap { n_samples, stdev, pairing, baselines } = *method else {
+        return Err(LfxaiError::invalid("gradient_shap method", format!("{} is not GradientShap", method.name())));
+    };
+    method.validate()?;
     check_input(x)?;
     let x = x.detach();
     let (b, ns) = (x.size()[0], n_samples as i64);
-    if ns < 1 || alphas.len() as i64 != b * ns {
+    if alphas.len() as i64 != b * ns {
         return Err(LfxaiError::invalid(
             "gradient_shap alphas",
             format!("{} draws for {b} examples × {ns} samples", alphas.len()),
@@ -156,11 +179,11 @@ pub fn gradient_shap_with_alphas(
         AnchorPairing::Tiled => a.repeat([ns, 1]),
     };
     let aux = |points: &Tensor| auxiliary_scores(encoder, points, &row_anchors);
-    let gs = GradientShap { baselines: base, n_samples: ns, noise_stdev: noise_stdev.unwrap_or(0.0) };
+    let gs = GradientShap { baselines: base, n_samples: ns, noise_stdev: stdev };
     let opts = PathSampleOptions {
         layout: SampleLayout::ExampleMajor,
         alphas: Some(alphas.to_vec()),
-        per_example_baselines: true,
+        per_example_baselines: baselines == BaselineDraw::OwnExample,
     };
     Ok(gs.attribute_with(&aux, &x, &Target::Scalar, &opts)?)
 }

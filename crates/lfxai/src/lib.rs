@@ -7,14 +7,14 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`params`] | validated hyper-parameters: [`FeatureMethod`], [`AnchorPairing`], [`LissaParams`], [`SimplexParams`] |
+//! | [`params`] | validated hyper-parameters: [`FeatureMethod`], [`AnchorPairing`], [`BaselineDraw`], [`LissaParams`], [`SimplexParams`] |
 //! | [`features`] | label-free feature importance: Saliency, IG (Gauss–Legendre), GradientShap, Random around `⟨stopgrad f(x), f(x̃)⟩`; per-unit maps |
 //! | [`examples`] | label-free example importance: influence functions (LiSSA, HVP by double backward), TracIn, SimplEx, deep k-NN |
 //! | [`consistency`] | top-k masks, representation shift, similarity rates |
 //! | [`nets`] | the MNIST conv autoencoder (PyTorch parameter names) and classifier, the ECG5000 LSTM autoencoder, pretext tasks |
 //! | [`simclr`] | SimCLR on CIFAR-10: the CIFAR ResNet-18 and a tiny ResNet, NT-Xent, batched augmentations, the blur baseline |
 //! | [`vae`] | the Burgess β-VAE / β-TCVAE (32×32, 64×64) and their losses |
-//! | [`disentanglement`] | streaming disvae metrics over per-unit maps (Pearson, cosine, entropy, active units) |
+//! | [`disentanglement`] | streaming disvae metrics over per-unit maps (Pearson, Spearman on a reservoir sample, cosine, entropy, active units) |
 //!
 //! ## Experiments (configs, run folders, reports, figures)
 //!
@@ -52,4 +52,4 @@ pub mod simclr;
 pub mod vae;
 
 pub use error::{LfxaiError, Result};
-pub use params::{AnchorPairing, FeatureMethod, LissaParams, SimplexParams};
+pub use params::{AnchorPairing, BaselineDraw, FeatureMethod, LissaParams, SimplexParams};

@@ -14,6 +14,19 @@ pub enum AnchorPairing {
     Tiled,
 }
 
+/// Where GradientShap takes each sample's baseline from (spec P2). Only per-example
+/// baselines (the CIFAR blur) tell the two apart; with one shared baseline they agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BaselineDraw {
+    /// Every sample of example `b` starts from `b`'s own baseline (Captum's intent, default).
+    #[default]
+    OwnExample,
+    /// Every sample draws its baseline uniformly from the whole batch's baselines (with
+    /// libtorch's generator), as the reference's CIFAR experiment passes the batch's blurred
+    /// images as GradientShap's baseline distribution.
+    Batch,
+}
+
 /// A label-free feature-importance method: the wrapped attribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FeatureMethod {
@@ -22,7 +35,7 @@ pub enum FeatureMethod {
     /// Integrated Gradients with the Gauss–Legendre rule on `steps` nodes (Captum default).
     IntegratedGradients { steps: usize },
     /// GradientShap: `n_samples` random α (and baselines) per example, input noise `stdev`.
-    GradientShap { n_samples: usize, stdev: f64, pairing: AnchorPairing },
+    GradientShap { n_samples: usize, stdev: f64, pairing: AnchorPairing, baselines: BaselineDraw },
     /// Control: i.i.d. N(0, 1) scores.
     Random,
 }
@@ -36,9 +49,12 @@ impl FeatureMethod {
         Ok(match name {
             "saliency" => FeatureMethod::Saliency,
             "integrated_gradients" | "ig" => FeatureMethod::IntegratedGradients { steps: 50 },
-            "gradient_shap" | "gradshap" => {
-                FeatureMethod::GradientShap { n_samples: 5, stdev: 0.0, pairing: AnchorPairing::OwnExample }
-            }
+            "gradient_shap" | "gradshap" => FeatureMethod::GradientShap {
+                n_samples: 5,
+                stdev: 0.0,
+                pairing: AnchorPairing::OwnExample,
+                baselines: BaselineDraw::OwnExample,
+            },
             "random" => FeatureMethod::Random,
             other => {
                 return Err(LfxaiError::invalid(

@@ -2,9 +2,10 @@
 
 use lfxai::consistency::{masked_count, perturb, representation_shift, similarity_rate, top_masks};
 use lfxai::features::{
-    anchors, auxiliary_scores, gauss_legendre, gradient_shap_with_alphas, integrated_gradients, label_free_attribution,
+    anchors, auxiliary_scores, gauss_legendre, gradient_shap_for, gradient_shap_with_alphas, integrated_gradients,
+    label_free_attribution,
 };
-use lfxai::{AnchorPairing, FeatureMethod};
+use lfxai::{AnchorPairing, BaselineDraw, FeatureMethod};
 use tch::{Device, Kind, Tensor};
 
 /// libtorch's generator is global and the tests of one binary run in parallel: each test
@@ -67,7 +68,12 @@ fn linear_encoder_closed_forms() {
         let ig = integrated_gradients(&f, &x, &base, steps).unwrap();
         assert!(max_abs(&(ig - &want)) < 1e-9, "IG {steps} steps");
     }
-    let gs = FeatureMethod::GradientShap { n_samples: 3, stdev: 0.0, pairing: AnchorPairing::OwnExample };
+    let gs = FeatureMethod::GradientShap {
+        n_samples: 3,
+        stdev: 0.0,
+        pairing: AnchorPairing::OwnExample,
+        baselines: BaselineDraw::OwnExample,
+    };
     let a = label_free_attribution(&f, &x, &base, &gs).unwrap();
     assert!(max_abs(&(a - &want)) < 1e-9, "GradientShap, any α");
 }
@@ -120,7 +126,12 @@ fn invariant_under_orthogonal_latent_maps_and_linear_in_units() {
         );
         assert!(max_abs(&(a - b2)) < 1e-10, "{}", method.name());
     }
-    let gs = FeatureMethod::GradientShap { n_samples: 4, stdev: 0.0, pairing: AnchorPairing::OwnExample };
+    let gs = FeatureMethod::GradientShap {
+        n_samples: 4,
+        stdev: 0.0,
+        pairing: AnchorPairing::OwnExample,
+        baselines: BaselineDraw::OwnExample,
+    };
     tch::manual_seed(9);
     let a = label_free_attribution(&f, &x, &base, &gs).unwrap();
     tch::manual_seed(9);
@@ -241,4 +252,40 @@ fn bad_inputs_are_clear_errors() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("empty"), "{e}");
+}
+
+#[test]
+fn gradient_shap_batch_baselines_draw_from_the_whole_batch() {
+    let _rng = rng_lock();
+    tch::manual_seed(11);
+    // Linear encoder: the auxiliary gradient is Wᵀ f(x) everywhere, so GradientShap with
+    // baselines x̄_s is exactly (x − mean_s x̄_s) ⊙ Wᵀ f(x), whatever the α.
+    let w = Tensor::randn([3, 6], D);
+    let f = |x: &Tensor| x.matmul(&w.tr());
+    let x = Tensor::randn([4, 6], D);
+    let base = Tensor::randn([4, 6], D) * 3.0; // one distinct baseline per example (a blur)
+    let jt_f = f(&x).matmul(&w);
+    let ns = 4000;
+    let alphas = vec![0.5; 4 * ns];
+    let method = |baselines| FeatureMethod::GradientShap {
+        n_samples: ns,
+        stdev: 0.0,
+        pairing: AnchorPairing::OwnExample,
+        baselines,
+    };
+    let own = gradient_shap_for(&f, &x, &base, &alphas, &method(BaselineDraw::OwnExample)).unwrap();
+    assert!(max_abs(&(&own - (&x - &base) * &jt_f)) < 1e-9, "own baseline: the example's");
+    let batch = gradient_shap_for(&f, &x, &base, &alphas, &method(BaselineDraw::Batch)).unwrap();
+    // Uniform draws over the batch: the mean baseline tends to the batch mean (4000 draws).
+    let pooled = (&x - base.mean_dim(0, true, Kind::Double)) * &jt_f;
+    let scale = max_abs(&pooled);
+    assert!(max_abs(&(&batch - &pooled)) < 0.1 * scale, "batch draw ≈ the batch's mean baseline");
+    assert!(max_abs(&(&batch - &own)) > 0.3 * scale, "and not the example's own");
+    // With one shared baseline the two draws agree exactly.
+    let shared = Tensor::randn([1, 6], D);
+    let a = gradient_shap_for(&f, &x, &shared, &alphas, &method(BaselineDraw::OwnExample)).unwrap();
+    let b = gradient_shap_for(&f, &x, &shared, &alphas, &method(BaselineDraw::Batch)).unwrap();
+    assert!(max_abs(&(a - b)) < 1e-9);
+    let e = gradient_shap_for(&f, &x, &base, &alphas, &FeatureMethod::Saliency).unwrap_err().to_string();
+    assert!(e.contains("not GradientShap"), "{e}");
 }

@@ -1,26 +1,9 @@
 //! CIFAR-10 experiments end to end on small generated batch files of the real binary format
 //! (xai-core's writer and reader), determinism, and bad input.
 
-use clap::Parser;
-use std::path::Path;
-use xai_core::runner::{Embedded, Finished, RunArgs};
+mod common;
 
-const FEATURES: Embedded = Embedded {
-    path: "configs/lfxai/cifar10_consistency_features_smoke.toml",
-    text: include_str!("../../../configs/lfxai/cifar10_consistency_features_smoke.toml"),
-};
-const EXAMPLES: Embedded = Embedded {
-    path: "configs/lfxai/cifar10_consistency_examples_smoke.toml",
-    text: include_str!("../../../configs/lfxai/cifar10_consistency_examples_smoke.toml"),
-};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use common::{run_on as run, CIFAR_EXAMPLES as EXAMPLES, CIFAR_FEATURES as FEATURES};
 
 /// 100 records per batch file: 500 training and 100 test images.
 fn cifar_root() -> tempfile::TempDir {
@@ -29,15 +12,6 @@ fn cifar_root() -> tempfile::TempDir {
     std::fs::create_dir_all(&dir).unwrap();
     xai_core::data::cifar::write_synthetic(&dir, 100, 7).unwrap();
     root
-}
-
-fn run(embedded: Embedded, data: &Path, runs: &Path, sets: &[&str]) -> anyhow::Result<Finished> {
-    let _guard = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let mut argv: Vec<String> = vec!["lfxai".into(), "--runs-dir".into(), runs.display().to_string()];
-    argv.extend(["--threads".into(), "1".into(), "--data-dir".into(), data.display().to_string()]);
-    argv.extend(sets.iter().flat_map(|s| ["--set".to_string(), s.to_string()]));
-    let cli = Cli::parse_from(argv);
-    xai_core::runner::run::<lfxai::experiments::Config, _>("lfxai", embedded, &cli.run, lfxai::experiments::run)
 }
 
 const TINY: [&str; 8] = [
@@ -131,4 +105,39 @@ fn cifar_bad_input_is_named() {
     let empty = tempfile::tempdir().unwrap();
     let e = run(FEATURES, empty.path(), runs.path(), &TINY).unwrap_err();
     assert!(format!("{e:#}").contains("CIFAR-10"), "{e:#}");
+}
+
+/// The rows of `method` in a consistency_features.csv, without the header.
+fn method_rows(csv: &str, method: &str) -> Vec<String> {
+    csv.lines().filter(|l| l.split(',').nth(2) == Some(method)).map(str::to_string).collect()
+}
+
+#[test]
+fn cifar_compat_options_change_what_they_should() {
+    let data = cifar_root();
+    let runs = tempfile::tempdir().unwrap();
+    let csv_of = |extra: &[&str]| {
+        let mut sets = TINY.to_vec();
+        sets.extend(extra);
+        let f = run(FEATURES, data.path(), runs.path(), &sets).unwrap();
+        (std::fs::read_to_string(f.folder.join("consistency_features.csv")).unwrap(), f.folder)
+    };
+    let (default, folder) = csv_of(&[]);
+    // The default is the paper's intent: own blur per example, explanations in eval mode.
+    let resolved = std::fs::read_to_string(folder.join("config.toml")).unwrap();
+    assert!(resolved.contains("gradshap_batch_baselines = false"), "{resolved}");
+    assert!(resolved.contains("explain_mode = \"eval\""), "{resolved}");
+    // P2: batch-drawn blur baselines change GradientShap only (IG keeps each image's own blur;
+    // every method reseeds, so the others see the same draws).
+    let (batch, _) = csv_of(&["compat.gradshap_batch_baselines=true"]);
+    assert_ne!(method_rows(&default, "gradient_shap"), method_rows(&batch, "gradient_shap"));
+    for m in ["integrated_gradients", "saliency", "random"] {
+        assert_eq!(method_rows(&default, m), method_rows(&batch, m), "{m} does not draw baselines");
+    }
+    // P3: train mode normalises with each batch's statistics, which moves IG's attributions
+    // and the representations themselves (the p = 100 % shift).
+    let (train, _) = csv_of(&["compat.explain_mode=\"train\""]);
+    assert_ne!(method_rows(&default, "integrated_gradients"), method_rows(&train, "integrated_gradients"));
+    let e = run(FEATURES, data.path(), runs.path(), &["compat.explain_mode=\"sideways\""]).unwrap_err();
+    assert!(format!("{e:#}").contains("sideways"), "{e:#}");
 }

@@ -1,26 +1,15 @@
 //! dSprites for disvae: the procedural generator's determinism, the loader on a generated
 //! npz of the DeepMind format, and the 64×64 disvae run end to end with its data source recorded.
 
-use clap::Parser;
+mod common;
+
+use common::{run_on, DSPRITES as SMOKE};
 use lfxai::experiments::dsprites::{load, Source};
 use lfxai::experiments::DataConfig;
 use std::path::Path;
 use tch::{Device, Kind};
 use xai_core::data::dsprites;
-use xai_core::runner::{Embedded, Finished, RunArgs};
-
-const SMOKE: Embedded = Embedded {
-    path: "configs/lfxai/dsprites_disvae_smoke.toml",
-    text: include_str!("../../../configs/lfxai/dsprites_disvae_smoke.toml"),
-};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use xai_core::runner::Finished;
 
 fn cfg(source: &str, n_train: usize, n_test: usize) -> DataConfig {
     DataConfig { dataset: "dsprites".into(), n_train, n_test, source: source.into() }
@@ -79,12 +68,7 @@ fn loader_reads_a_generated_npz_of_the_real_format() {
 }
 
 fn run(data: &Path, runs: &Path, sets: &[&str]) -> anyhow::Result<Finished> {
-    let _guard = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let mut argv: Vec<String> = vec!["lfxai".into(), "--runs-dir".into(), runs.display().to_string()];
-    argv.extend(["--threads".into(), "1".into(), "--data-dir".into(), data.display().to_string()]);
-    argv.extend(sets.iter().flat_map(|s| ["--set".to_string(), s.to_string()]));
-    let cli = Cli::parse_from(argv);
-    xai_core::runner::run::<lfxai::experiments::Config, _>("lfxai", SMOKE, &cli.run, lfxai::experiments::run)
+    run_on(SMOKE, data, runs, sets)
 }
 
 #[test]
@@ -106,7 +90,8 @@ fn disvae_on_dsprites_end_to_end() {
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.lines().nth(1).unwrap().starts_with("dsprites,beta_tcvae,1.0,1,"), "{csv}");
     assert!(a.passed, "metrics in range: {}", a.verdict);
-    assert!(a.folder.join("disvae/pearson_by_beta.png").is_file());
+    assert!(a.folder.join("disvae/box_spearman.png").is_file());
+    assert!(a.folder.join("disvae/saliency_beta_tcvae_beta1_run1.png").is_file(), "the 64×64 grid");
     let results = std::fs::read_to_string(a.folder.join("results.json")).unwrap();
     assert!(results.contains("\"data_source\": \"procedural\""), "{results}");
     // With the npz present and `source = auto`, the run uses and records it.

@@ -1,64 +1,9 @@
 //! Experiments end to end through the runner on tiny MNIST configs, determinism, and bad input.
 
-use clap::Parser;
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
-use xai_core::runner::{Embedded, Finished, RunArgs};
-
-const FEATURES: Embedded = Embedded {
-    path: "configs/lfxai/mnist_consistency_features_smoke.toml",
-    text: include_str!("../../../configs/lfxai/mnist_consistency_features_smoke.toml"),
-};
-const ECG_FEATURES: Embedded = Embedded {
-    path: "configs/lfxai/ecg5000_consistency_features_smoke.toml",
-    text: include_str!("../../../configs/lfxai/ecg5000_consistency_features_smoke.toml"),
-};
-const ROAR: Embedded = Embedded {
-    path: "configs/lfxai/mnist_roar_test_smoke.toml",
-    text: include_str!("../../../configs/lfxai/mnist_roar_test_smoke.toml"),
-};
-const PRETEXT: Embedded = Embedded {
-    path: "configs/lfxai/mnist_pretext_smoke.toml",
-    text: include_str!("../../../configs/lfxai/mnist_pretext_smoke.toml"),
-};
-const DISVAE: Embedded = Embedded {
-    path: "configs/lfxai/mnist_disvae_smoke.toml",
-    text: include_str!("../../../configs/lfxai/mnist_disvae_smoke.toml"),
-};
-const EXAMPLES: Embedded = Embedded {
-    path: "configs/lfxai/mnist_consistency_examples_smoke.toml",
-    text: include_str!("../../../configs/lfxai/mnist_consistency_examples_smoke.toml"),
-};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-fn mnist_present() -> bool {
-    let root = xai_core::data::data_root(None);
-    let ok = root.join("mnist").is_dir();
-    if !ok {
-        println!("NOTICE: no MNIST under {}; pipeline test skipped", root.display());
-    }
-    ok
-}
-
-/// libtorch's generator is global: runs in parallel test threads would interleave draws.
-static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn run(embedded: Embedded, runs: &Path, extra: &[&str]) -> anyhow::Result<Finished> {
-    let _guard = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let mut argv: Vec<String> = vec!["lfxai".into(), "--runs-dir".into(), runs.display().to_string()];
-    argv.extend(["--threads".into(), "1".into()]);
-    argv.extend(extra.iter().map(|s| s.to_string()));
-    let cli = Cli::parse_from(argv);
-    xai_core::runner::run::<lfxai::experiments::Config, _>("lfxai", embedded, &cli.run, lfxai::experiments::run)
-}
-
-fn sets(pairs: &[&str]) -> Vec<String> {
-    pairs.iter().flat_map(|p| ["--set".to_string(), p.to_string()]).collect()
-}
 
 const TINY_FEATURES: [&str; 7] = [
     "data.n_train=300",
@@ -163,11 +108,30 @@ fn pretext_experiment_end_to_end() {
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = run(PRETEXT, dir.path(), &args).unwrap();
-    for f in ["feature_pearson_run0.csv", "example_pearson_run0.csv", "feature_pearson.csv", "tables.md"] {
+    for f in [
+        "feature_pearson_run0.csv",
+        "example_pearson_run0.csv",
+        "feature_pearson.csv",
+        "feature_spearman_run0.csv",
+        "example_spearman.csv",
+        "tables.md",
+        "saliency_maps_run0.png",
+        "top_examples_run0.png",
+    ] {
         assert!(a.folder.join("pretext").join(f).is_file(), "{f}");
     }
     let csv = std::fs::read_to_string(a.folder.join("pretext/feature_pearson.csv")).unwrap();
     assert!(csv.starts_with("task,reconstruction,denoising,inpainting,classification"), "{csv}");
+    let spearman = std::fs::read_to_string(a.folder.join("pretext/feature_spearman.csv")).unwrap();
+    let diagonal: Vec<f64> =
+        spearman.lines().skip(1).enumerate().map(|(i, l)| l.split(',').nth(i + 1).unwrap().parse().unwrap()).collect();
+    assert!(diagonal.iter().all(|v| (v - 1.0).abs() < 1e-9), "a task ranks like itself: {spearman}");
+    assert_ne!(spearman.lines().nth(1), csv.lines().nth(1), "Spearman is not Pearson");
+    let md = std::fs::read_to_string(a.folder.join("pretext/tables.md")).unwrap();
+    assert!(md.contains("## Examples (Spearman)"), "{md}");
+    // The saliency grid holds one row per class present in the 20 test digits.
+    let (w, h) = png_size(&a.folder.join("pretext/saliency_maps_run0.png"));
+    assert!(h > 5 * 28 * 3 && w > 5 * 28 * 3, "several digit rows of five columns: {w}×{h}");
 }
 
 #[test]
@@ -182,14 +146,35 @@ fn disvae_experiment_end_to_end() {
         "train.epochs=1",
         "train.batch_size=50",
         "features.gs_samples=1",
-        "disvae.betas=[1.0]",
+        "disvae.betas=[1.0, 10.0]",
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = run(DISVAE, dir.path(), &args).unwrap();
     let csv = std::fs::read_to_string(a.folder.join("disvae/metrics.csv")).unwrap();
-    assert!(csv.starts_with("dataset,loss,beta,run,pearson,cosine,entropy,active_neurons"), "{csv}");
-    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("dataset,loss,beta,run,pearson,spearman,cosine,entropy,active_neurons\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "one row per model: {csv}");
+    let d = 3.0f64;
+    for line in csv.lines().skip(1) {
+        let v: Vec<f64> = line.split(',').skip(4).map(|x| x.parse().unwrap()).collect();
+        let [pearson, spearman, cosine, entropy, active] = v[..] else { panic!("{line}") };
+        for (name, c) in [("pearson", pearson), ("spearman", spearman), ("cosine", cosine)] {
+            assert!((-1.0..=1.0).contains(&c), "{name} {c} in {line}");
+        }
+        assert!((0.0..=d.ln() + 1e-9).contains(&entropy), "entropy {entropy} in {line}");
+        assert!((1.0..=d).contains(&active), "active units {active} in {line}");
+    }
     assert!(a.passed, "{}", a.verdict);
+    let disvae = a.folder.join("disvae");
+    for m in ["pearson", "spearman", "cosine", "entropy", "active_neurons"] {
+        assert!(disvae.join(format!("box_{m}.png")).is_file(), "box plot of {m}");
+    }
+    for loss in ["beta_vae", "beta_tcvae"] {
+        for beta in ["1", "10"] {
+            let grid = disvae.join(format!("saliency_{loss}_beta{beta}_run1.png"));
+            assert!(grid.is_file(), "{}", grid.display());
+        }
+    }
+    assert!(!disvae.join("pearson_by_beta.png").exists(), "the mean ± std bars are gone");
     let e = error_of(DISVAE, &["--set", "disvae.losses=[\"beta_magic\"]"]);
     assert!(e.contains("beta_magic"), "{e}");
 }
@@ -234,12 +219,6 @@ fn examples_experiment_end_to_end_and_resume() {
         assert!((lv - rv).abs() <= 1e-12, "{l} vs {r}");
         assert_eq!(l.rsplit_once(',').unwrap().0, r.rsplit_once(',').unwrap().0);
     }
-}
-
-fn error_of(embedded: Embedded, extra: &[&str]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let e = run(embedded, dir.path(), extra).unwrap_err();
-    format!("{e:#}")
 }
 
 #[test]

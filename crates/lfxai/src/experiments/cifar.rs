@@ -151,24 +151,29 @@ pub fn train_simclr(session: &Session<'_, Config>, train_x: &Tensor, seed: u64) 
     Ok(model)
 }
 
-/// Shift rows of one seed: train SimCLR, attribute the test images in eval mode with each
-/// image's blur as baseline, mask, measure.
+/// Shift rows of one seed: train SimCLR, attribute the test images with each image's blur
+/// as baseline, mask, measure. Eval mode unless `compat.explain_mode = "train"` (the
+/// reference never calls `eval()`: BatchNorm then normalises with the statistics of each
+/// path batch, so an image's attribution depends on its batch companions).
 pub fn feature_rows(session: &Session<'_, Config>, seed: u64) -> anyhow::Result<Vec<ShiftRow>> {
     let cfg = session.config;
     let data = load(&cfg.data, session.data_root, session.device)?;
     let model = train_simclr(session, &data.train_x, seed)?;
-    let encoder = |x: &Tensor| model.features(x, false);
+    let train_mode = cfg.compat.train_mode()?;
+    let encoder = |x: &Tensor| model.features(x, train_mode);
     let blur = |x: &Tensor| Ok(gaussian_blur(x, BLUR.0, BLUR.1)?);
     let figure = session.run.figures_dir().join("masked_examples.png");
     let figure = (seed == cfg.run.seed()).then_some(figure.as_path());
     shift_rows(cfg, seed, &encoder, &data.test_x, &blur, 1, figure)
 }
 
-fn encode(model: &SimClr, x: &Tensor, batch: i64) -> Tensor {
+fn encode(model: &SimClr, x: &Tensor, batch: i64, train_mode: bool) -> Tensor {
     tch::no_grad(|| {
         let n = x.size()[0];
-        let parts: Vec<Tensor> =
-            (0..n).step_by(batch as usize).map(|s| model.features(&x.narrow(0, s, batch.min(n - s)), false)).collect();
+        let parts: Vec<Tensor> = (0..n)
+            .step_by(batch as usize)
+            .map(|s| model.features(&x.narrow(0, s, batch.min(n - s)), train_mode))
+            .collect();
         Tensor::cat(&parts, 0)
     })
 }
@@ -198,8 +203,9 @@ pub fn example_rows(session: &Session<'_, Config>, seed: u64) -> anyhow::Result<
     let tr = random_subset(pool_x.size()[0], e.n_subtrain, &mut rng, session.device)?;
     let te = random_subset(data.test_x.size()[0], e.n_subtest, &mut rng, session.device)?;
     let bs = cfg.features.batch_size;
-    let h_tr = encode(&model, &pool_x.index_select(0, &tr), bs);
-    let h_te = encode(&model, &data.test_x.index_select(0, &te), bs);
+    let train_mode = cfg.compat.train_mode()?;
+    let h_tr = encode(&model, &pool_x.index_select(0, &tr), bs, train_mode);
+    let h_te = encode(&model, &data.test_x.index_select(0, &te), bs, train_mode);
     let mut scores = vec![];
     for name in &e.explainers {
         let s = match name.as_str() {

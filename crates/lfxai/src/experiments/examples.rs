@@ -183,15 +183,16 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let cells = session.cells()?;
     let mut rows: Vec<RateRow> = vec![];
+    let mut skipped = 0;
     for &seed in &cfg.run.seeds {
-        let (r, _) = cells.get_or_run(&format!("examples seed {seed}"), || {
+        let r = super::sweep::cell(&cells, &format!("examples seed {seed}"), &mut skipped, || {
             if cfg.data.dataset == "cifar10" {
                 super::cifar::example_rows(session, seed)
             } else {
                 run_seed(session, seed)
             }
         })?;
-        rows.extend(r);
+        rows.extend(r.unwrap_or_default());
     }
     session.run.write_csv("consistency_examples.csv", &rows)?;
     let mut summary: Vec<SummaryRow> = vec![];
@@ -213,21 +214,25 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
     }
     let fig = session.run.figures_dir();
     std::fs::create_dir_all(&fig)?;
-    chart(
-        "Label-free example importance: similarity rates",
-        "% selected",
-        "similarity rate",
-        &summary,
-        &fig.join("similarity_rates.png"),
-    )?;
+    if !summary.is_empty() {
+        chart(
+            "Label-free example importance: similarity rates",
+            "% selected",
+            "similarity rate",
+            &summary,
+            &fig.join("similarity_rates.png"),
+        )?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     session.run.write_json("timing.json", &serde_json::json!({ "seconds": seconds }))?;
     let first = cfg.examples.pct_selected.iter().cloned().fold(f64::INFINITY, f64::min);
     let results = serde_json::json!({ "rates": summary.iter().map(|r| serde_json::json!({
         "series": r.method, "pct": r.pct, "rate": r.mean })).collect::<Vec<_>>(), "seconds": seconds });
-    Ok(Outcome::new(
+    let mut outcome = Outcome::new(
         format!("LFXAI consistency_examples ({}) — ours vs paper", session.label),
         checks(&rows, first, &cfg.data.dataset),
         results,
-    ))
+    );
+    outcome.failed_cells = skipped;
+    Ok(outcome)
 }

@@ -183,35 +183,40 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let cells = session.cells()?;
     let mut rows: Vec<ShiftRow> = vec![];
+    let mut skipped = 0;
     for &seed in &cfg.run.seeds {
-        let (r, _) = cells.get_or_run(&format!("features seed {seed}"), || {
+        let r = super::sweep::cell(&cells, &format!("features seed {seed}"), &mut skipped, || {
             if cfg.data.dataset == "cifar10" {
                 super::cifar::feature_rows(session, seed)
             } else {
                 run_seed(session, seed)
             }
         })?;
-        rows.extend(r);
+        rows.extend(r.unwrap_or_default());
     }
     session.run.write_csv("consistency_features.csv", &rows)?;
     let summary = summarise(&rows);
     session.run.write_csv("summary.csv", &summary)?;
     let fig = session.run.figures_dir();
     std::fs::create_dir_all(&fig)?;
-    chart(
-        &format!("Label-free feature importance ({})", cfg.data.dataset),
-        "% features perturbed",
-        "representation shift",
-        &summary,
-        &fig.join("consistency_features.png"),
-    )?;
+    if !summary.is_empty() {
+        chart(
+            &format!("Label-free feature importance ({})", cfg.data.dataset),
+            "% features perturbed",
+            "representation shift",
+            &summary,
+            &fig.join("consistency_features.png"),
+        )?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     session.run.write_json("timing.json", &serde_json::json!({ "seconds": seconds }))?;
     let results = serde_json::json!({ "summary": summary.iter().map(|r| serde_json::json!({
         "method": r.method, "pct": r.pct, "mean": r.mean, "ci95": r.ci95 })).collect::<Vec<_>>(), "seconds": seconds });
-    Ok(Outcome::new(
+    let mut outcome = Outcome::new(
         format!("LFXAI consistency_features ({}) — ours vs paper", session.label),
         checks(&summary),
         results,
-    ))
+    );
+    outcome.failed_cells = skipped;
+    Ok(outcome)
 }

@@ -91,9 +91,10 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let cells = session.cells()?;
     let mut rows: Vec<RoarRow> = vec![];
+    let mut skipped = 0;
     for &seed in &cfg.run.seeds {
-        let (r, _) = cells.get_or_run(&format!("roar seed {seed}"), || run_seed(session, seed))?;
-        rows.extend(r);
+        let r = super::sweep::cell(&cells, &format!("roar seed {seed}"), &mut skipped, || run_seed(session, seed))?;
+        rows.extend(r.unwrap_or_default());
     }
     session.run.write_csv("roar.csv", &rows)?;
     let mut summary = vec![];
@@ -108,13 +109,15 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
     }
     let fig = session.run.figures_dir();
     std::fs::create_dir_all(&fig)?;
-    chart(
-        "ROAR: re-trained on masked training images",
-        "% pixels removed",
-        "test reconstruction loss",
-        &summary,
-        &fig.join("roar.png"),
-    )?;
+    if !summary.is_empty() {
+        chart(
+            "ROAR: re-trained on masked training images",
+            "% pixels removed",
+            "test reconstruction loss",
+            &summary,
+            &fig.join("roar.png"),
+        )?;
+    }
     let mut out = vec![];
     let mid = if pcts.contains(&50.0) { 50.0 } else { pcts[pcts.len() / 2] };
     if let Some(rand) = loss_at(&rows, "random", mid) {
@@ -138,5 +141,7 @@ pub fn run(session: &mut Session<'_, Config>) -> anyhow::Result<Outcome> {
     let seconds = started.elapsed().as_secs_f64();
     session.run.write_json("timing.json", &serde_json::json!({ "seconds": seconds }))?;
     let results = serde_json::json!({ "roar": rows, "seconds": seconds });
-    Ok(Outcome::new(format!("LFXAI roar_test ({}) — ours vs paper", session.label), out, results))
+    let mut outcome = Outcome::new(format!("LFXAI roar_test ({}) — ours vs paper", session.label), out, results);
+    outcome.failed_cells = skipped;
+    Ok(outcome)
 }
