@@ -232,8 +232,58 @@ impl Clue {
         let z0 = match self.params.init {
             ClueInit::EncoderMean => z0,
             ClueInit::Zero => z0.zeros_like(),
+            ClueInit::Prior => z0.randn_like(),
+            ClueInit::Perturbed { std } => &z0 + z0.randn_like() * std,
         };
         self.explain_from(model, dec, x0, &z0)
+    }
+
+    /// [`Clue::explain`] on chunks of at most `batch` rows (0 = one chunk), joined: rows are
+    /// independent (the loss is their sum, Adam is elementwise), so the result is the
+    /// whole batch's while memory is bounded by the chunk (the spec caps batches at 1 024).
+    pub fn explain_in_batches(
+        &self,
+        model: &dyn UncertaintyModel,
+        dec: &dyn LatentDecoder,
+        x0: &Tensor,
+        batch: usize,
+    ) -> Result<ClueOutput> {
+        let n = x0.size().first().copied().unwrap_or(0);
+        if batch == 0 || n <= batch as i64 {
+            return self.explain(model, dec, x0);
+        }
+        let parts: Vec<ClueOutput> = (0..n)
+            .step_by(batch)
+            .map(|s| self.explain(model, dec, &x0.narrow(0, s, (batch as i64).min(n - s))))
+            .collect::<Result<_>>()?;
+        let cat =
+            |dim: i64, f: &dyn Fn(&ClueOutput) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), dim);
+        let dec_cat = |f: &dyn Fn(&ClueOutput) -> &Decomposition| Decomposition {
+            total: Tensor::cat(&parts.iter().map(|p| &f(p).total).collect::<Vec<_>>(), 0),
+            aleatoric: Tensor::cat(&parts.iter().map(|p| &f(p).aleatoric).collect::<Vec<_>>(), 0),
+            epistemic: Tensor::cat(&parts.iter().map(|p| &f(p).epistemic).collect::<Vec<_>>(), 0),
+        };
+        Ok(ClueOutput {
+            x_clue: cat(0, &|p| &p.x_clue),
+            z_clue: cat(0, &|p| &p.z_clue),
+            stop_steps: parts.iter().flat_map(|p| p.stop_steps.iter().copied()).collect(),
+            returned: parts.iter().flat_map(|p| p.returned.iter().copied()).collect(),
+            before: dec_cat(&|p| &p.before),
+            after: dec_cat(&|p| &p.after),
+            prediction_before: cat(0, &|p| &p.prediction_before),
+            prediction_after: cat(0, &|p| &p.prediction_after),
+            l1: cat(0, &|p| &p.l1),
+            trajectory: Trajectory {
+                cost: cat(1, &|p| &p.trajectory.cost),
+                uncertainty: cat(1, &|p| &p.trajectory.uncertainty),
+                total: cat(1, &|p| &p.trajectory.total),
+                aleatoric: cat(1, &|p| &p.trajectory.aleatoric),
+                epistemic: cat(1, &|p| &p.trajectory.epistemic),
+                distance: cat(1, &|p| &p.trajectory.distance),
+                x: cat(1, &|p| &p.trajectory.x),
+                z: cat(1, &|p| &p.trajectory.z),
+            },
+        })
     }
 
     /// `n` diverse CLUEs per row by restarts from `z0 + N(0, init_std²)` (spec §6; seeded by tch's RNG).

@@ -13,6 +13,7 @@
 //! | [`uncertainty`] | method | entropy and standard-deviation decompositions (spec §4) |
 //! | [`blocks`] | method | mixed continuous / one-hot layout, gauss_cat log-likelihood, straight-through decoding |
 //! | [`vae`], [`vae_train`] | method | tabular VAE (pre-activation residual blocks, BatchNorm; gauss_cat or Bernoulli likelihood), fitting with best-ELBO selection |
+//! | [`mnist_vae`] | method | the MNIST ResNet conv VAE (spec §5.5; Bernoulli pixel logits), trainable by [`vae_train::fit`] and searchable by CLUE |
 //! | [`vaeac`] | method | tabular VAEAC (recognition, prior and generator nets, per-feature top masker, inpainting) |
 //! | [`ufido`] | method | U-FIDO: concrete straight-through keep-masks filled by an inpainter |
 //! | [`clue`] | method | the CLUE optimiser (batched Adam on z, per-row early stopping, trajectories, restarts) |
@@ -20,7 +21,7 @@
 //! | [`params`] | method | validated CLUE hyper-parameters |
 //! | [`artificial`] | method | the ground truth of the evaluation framework (§8): VAEAC over x⊕y, under-VAE sampler, p_gt(y|x), benefits, log p_gt(x) |
 //! | [`evaluation`] | method | knee score and importance-sampled log p(x) of the evaluation framework (§8) |
-//! | [`experiments`] | experiments | TOML config, E1 real-data runs with the λ_x sweep, E2 MNIST (smoke form), E4 artificial-data framework, E7/E8 VAE ablations, reports and figures |
+//! | [`experiments`] | experiments | TOML config, E1 real-data runs with the λ_x sweep, E2 MNIST and E3 MNIST-479 (MLP or ResNet VAE), E4 artificial-data framework, E7/E8 VAE ablations, E9 CLUE-start ablation, reports and figures |
 //!
 //! ## Usage on your own model
 //!
@@ -51,6 +52,7 @@ pub mod clue;
 mod error;
 pub mod evaluation;
 pub mod experiments;
+pub mod mnist_vae;
 pub mod params;
 pub mod sghmc;
 pub mod ufido;

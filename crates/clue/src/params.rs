@@ -10,6 +10,10 @@ pub enum ClueInit {
     EncoderMean,
     /// z0 = 0 (ablation).
     Zero,
+    /// z0 ~ N(0, I), a draw from the prior (ablation; seeded by tch's RNG).
+    Prior,
+    /// z0 = μ_φ(x0) + N(0, std²) (the spec's restart initialisation; ablation).
+    Perturbed { std: f64 },
 }
 
 /// Spec §6 objective and optimiser.
@@ -68,6 +72,11 @@ impl ClueParams {
         for (name, v) in finite_nonneg {
             if !v.is_finite() || v < 0.0 {
                 return Err(ClueError::invalid(name, format!("must be finite and ≥ 0, got {v}")));
+            }
+        }
+        if let ClueInit::Perturbed { std } = self.init {
+            if !(std.is_finite() && std >= 0.0) {
+                return Err(ClueError::invalid("clue.init_std", format!("must be finite and ≥ 0, got {std}")));
             }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {

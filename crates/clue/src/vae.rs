@@ -29,15 +29,19 @@ impl VaeSpec {
     }
 }
 
-fn bn(p: nn::Path, dim: usize) -> nn::BatchNorm {
-    let cfg = nn::BatchNormConfig {
+/// PyTorch's BatchNorm defaults (weight 1, bias 0); tch starts the weight at U(0, 1).
+pub(crate) fn bn_config() -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
         eps: 1e-5,
         momentum: 0.1,
         ..Default::default()
-    };
-    nn::batch_norm1d(p, dim as i64, cfg)
+    }
+}
+
+pub(crate) fn bn(p: nn::Path, dim: usize) -> nn::BatchNorm {
+    nn::batch_norm1d(p, dim as i64, bn_config())
 }
 
 /// `out = h + Linear(BN(LeakyReLU(h)))`.
@@ -278,34 +282,38 @@ impl TabularVae {
                 return Err(ClueError::checkpoint(path, format!("another likelihood than {:?}", self.likelihood)));
             }
         }
-        let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        for (name, var) in &vars {
-            let src =
-                file.get(name).ok_or_else(|| ClueError::checkpoint(path, format!("{name}: missing from file")))?;
-            if src.size() != var.size() {
-                return Err(ClueError::checkpoint(
-                    path,
-                    format!(
-                        "{name}: shape {:?} in file, {:?} in model (another architecture?)",
-                        src.size(),
-                        var.size()
-                    ),
-                ));
-            }
-        }
-        let known = |k: &str| ["spec", "blocks", "likelihood"].contains(&k) || k.ends_with("num_batches_tracked");
-        if let Some(extra) = file.keys().find(|k| !known(k) && !vars.iter().any(|(n, _)| n == *k)) {
+        copy_checked(&mut self.vs, &file, path, &["spec", "blocks", "likelihood"])
+    }
+}
+
+/// Copies every variable of `vs` (weights and BN statistics) from `file`, after checking
+/// that each is present with its shape and that `file` holds nothing else than them, the
+/// `meta` entries and PyTorch's `num_batches_tracked`; on error `vs` is unchanged.
+pub(crate) fn copy_checked(
+    vs: &mut nn::VarStore,
+    file: &std::collections::HashMap<String, Tensor>,
+    path: &Path,
+    meta: &[&str],
+) -> Result<()> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    for (name, var) in &vars {
+        let src = file.get(name).ok_or_else(|| ClueError::checkpoint(path, format!("{name}: missing from file")))?;
+        if src.size() != var.size() {
             return Err(ClueError::checkpoint(
                 path,
-                format!("{extra}: in file but not in model (another architecture?)"),
+                format!("{name}: shape {:?} in file, {:?} in model (another architecture?)", src.size(), var.size()),
             ));
         }
-        tch::no_grad(|| {
-            for (name, var) in vars.iter_mut() {
-                var.f_copy_(&file[name])?;
-            }
-            Ok::<_, tch::TchError>(())
-        })?;
-        Ok(())
     }
+    let known = |k: &str| meta.contains(&k) || k.ends_with("num_batches_tracked");
+    if let Some(extra) = file.keys().find(|k| !known(k) && !vars.iter().any(|(n, _)| n == *k)) {
+        return Err(ClueError::checkpoint(path, format!("{extra}: in file but not in model (another architecture?)")));
+    }
+    tch::no_grad(|| {
+        for (name, var) in vars.iter_mut() {
+            var.f_copy_(&file[name])?;
+        }
+        Ok::<_, tch::TchError>(())
+    })?;
+    Ok(())
 }

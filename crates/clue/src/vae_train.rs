@@ -1,8 +1,10 @@
-//! Spec §5.6 model fitting for the tabular VAE: Adam (RAdam is not in tch; logged as a
-//! deviation by the experiments), mini-batches, best-validation-ELBO weights restored.
+//! Spec §5.6 model fitting for the VAEs (tabular / MLP and the MNIST ResNet): Adam (RAdam
+//! is not in tch; logged as a deviation by the experiments), mini-batches,
+//! best-validation-ELBO weights restored.
 
-use crate::vae::TabularVae;
+use crate::vae::{Elbo, Likelihood, TabularVae};
 use crate::{ClueError, Result};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use xai_core::optim::{AdamConfig, Optimizer};
 
@@ -46,12 +48,52 @@ pub struct VaeFit {
     pub history: Vec<VaeEpoch>,
 }
 
+/// What [`fit`] needs of a VAE, so that one loop trains every architecture.
+pub trait TrainableVae {
+    fn var_store(&self) -> &VarStore;
+    fn var_store_mut(&mut self) -> &mut VarStore;
+    /// Errors on rows the model cannot score (width, one-hot blocks).
+    fn check_rows(&self, x: &Tensor) -> Result<()>;
+    /// Per-row ELBO terms, one reparameterised sample (`sample = false`: z = μ).
+    fn elbo_t(&self, x: &Tensor, train: bool, sample: bool) -> Elbo;
+    /// The training loss of a batch (`−mean(ELBO)` over the likelihood's normaliser).
+    fn loss(&self, x: &Tensor) -> Tensor;
+}
+
+impl TrainableVae for TabularVae {
+    fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+    fn var_store_mut(&mut self) -> &mut VarStore {
+        &mut self.vs
+    }
+    fn check_rows(&self, x: &Tensor) -> Result<()> {
+        match self.likelihood {
+            Likelihood::GaussCat => self.blocks.validate_rows(x),
+            Likelihood::Bernoulli => {
+                if x.dim() != 2 || x.size()[1] as usize != self.flat_dim() {
+                    return Err(ClueError::bad_input(
+                        "rows",
+                        format!("expected [N, {}], got {:?}", self.flat_dim(), x.size()),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+    fn elbo_t(&self, x: &Tensor, train: bool, sample: bool) -> Elbo {
+        TabularVae::elbo_t(self, x, train, sample)
+    }
+    fn loss(&self, x: &Tensor) -> Tensor {
+        TabularVae::loss(self, x)
+    }
+}
+
 /// Mean per-row ELBO with z = μ, eval mode, no gradient.
-pub fn mean_elbo(vae: &TabularVae, x: &Tensor) -> f64 {
+pub fn mean_elbo<V: TrainableVae + ?Sized>(vae: &V, x: &Tensor) -> f64 {
     tch::no_grad(|| vae.elbo_t(x, false, false).value().mean(Kind::Float).double_value(&[]))
 }
 
-/// Fits `vae` on `x_train`, selects the epoch with the best ELBO on `x_val` and restores it.
 /// One epoch of `opt` over shuffled mini-batches of `n` rows; `batch_loss` gets a batch's row
 /// indices. A last batch of a single row is left out (BatchNorm needs two rows in training
 /// mode). The row-weighted mean loss is read from the device once per epoch, not once per
@@ -84,15 +126,19 @@ pub(crate) fn adam_epoch(
     Ok(mean)
 }
 
-pub fn fit(vae: &mut TabularVae, x_train: &Tensor, x_val: &Tensor, p: &VaeTrainParams) -> Result<VaeFit> {
+/// Fits `vae` on `x_train`, selects the epoch with the best ELBO on `x_val` and restores it.
+pub fn fit<V: TrainableVae + ?Sized>(
+    vae: &mut V,
+    x_train: &Tensor,
+    x_val: &Tensor,
+    p: &VaeTrainParams,
+) -> Result<VaeFit> {
     p.validate()?;
-    if vae.likelihood == crate::vae::Likelihood::GaussCat {
-        vae.blocks.validate_rows(x_train)?;
-        vae.blocks.validate_rows(x_val)?;
-    }
-    let mut opt = AdamConfig::lr(p.lr).build(&vae.vs)?;
+    vae.check_rows(x_train)?;
+    vae.check_rows(x_val)?;
+    let mut opt = AdamConfig::lr(p.lr).build(vae.var_store())?;
     let n = x_train.size()[0];
-    let mut best = (0usize, f64::NEG_INFINITY, xai_core::checkpoint::snapshot(&vae.vs));
+    let mut best = (0usize, f64::NEG_INFINITY, xai_core::checkpoint::snapshot(vae.var_store()));
     let mut history = Vec::new();
     for epoch in 0..p.epochs {
         let train_loss = adam_epoch(&mut opt, n, p.batch_size, x_train.device(), ("VAE loss", epoch), |idx| {
@@ -101,11 +147,11 @@ pub fn fit(vae: &mut TabularVae, x_train: &Tensor, x_val: &Tensor, p: &VaeTrainP
         let val = mean_elbo(vae, x_val);
         history.push(VaeEpoch { epoch, train_loss, val_elbo: val });
         if val > best.1 {
-            best = (epoch, val, xai_core::checkpoint::snapshot(&vae.vs));
+            best = (epoch, val, xai_core::checkpoint::snapshot(vae.var_store()));
         } else if p.patience > 0 && epoch - best.0 >= p.patience {
             break;
         }
     }
-    xai_core::checkpoint::restore(&mut vae.vs, &best.2)?;
+    xai_core::checkpoint::restore(vae.var_store_mut(), &best.2)?;
     Ok(VaeFit { best_epoch: best.0, best_val_elbo: best.1, history })
 }

@@ -177,3 +177,58 @@ fn bad_params_are_errors() {
     let err = clue.explain(&bnn, &vae, &Tensor::zeros([3, 10], (Kind::Float, Device::Cpu))).unwrap_err().to_string();
     assert!(err.contains("expected [N, 12]"), "{err}");
 }
+
+#[test]
+fn initialisations_start_where_they_say() {
+    use clue::params::ClueInit;
+    let _rng = rng_lock();
+    tch::set_num_threads(1);
+    let bnn = random_bnn(reg_spec(), 4, 21);
+    tch::manual_seed(22);
+    let vae = TabularVae::new(
+        Blocks::new(&[1, 1, 8, 2]).unwrap(),
+        VaeSpec { width: 16, depth: 2, latent_dim: 3 },
+        Device::Cpu,
+    )
+    .unwrap();
+    let x0 = lsat_rows(400);
+    let mu = LatentDecoder::encode_mean(&vae, &x0).unwrap();
+    let start = |init: ClueInit| -> Tensor {
+        let p = ClueParams { init, max_steps: 1, ..Default::default() };
+        Clue::new(p).unwrap().explain(&bnn, &vae, &x0).unwrap().trajectory.z.get(0)
+    };
+    assert_eq!((start(ClueInit::EncoderMean) - &mu).abs().max().double_value(&[]), 0.0);
+    assert_eq!(start(ClueInit::Zero).abs().max().double_value(&[]), 0.0);
+    assert_eq!((start(ClueInit::Perturbed { std: 0.0 }) - &mu).abs().max().double_value(&[]), 0.0);
+    // Noise of the stated size: the spread of z0 − μ over 400 × 3 draws.
+    let noise = start(ClueInit::Perturbed { std: 0.15 }) - &mu;
+    let sd = noise.std(true).double_value(&[]);
+    assert!((sd - 0.15).abs() < 0.015 && noise.mean(Kind::Float).double_value(&[]).abs() < 0.02, "sd {sd}");
+    // A prior draw ignores x0: standard normal, uncorrelated with μ.
+    let prior = start(ClueInit::Prior);
+    let (m, s) = (prior.mean(Kind::Float).double_value(&[]), prior.std(true).double_value(&[]));
+    assert!(m.abs() < 0.1 && (s - 1.0).abs() < 0.08, "prior draw mean {m} sd {s}");
+    let bad = ClueParams { init: ClueInit::Perturbed { std: -1.0 }, ..Default::default() };
+    assert!(Clue::new(bad).unwrap_err().to_string().contains("clue.init_std"));
+}
+
+#[test]
+fn batches_of_rows_give_the_whole_batchs_clues() {
+    let _rng = rng_lock();
+    tch::set_num_threads(1);
+    let bnn = random_bnn(reg_spec(), 4, 31);
+    tch::manual_seed(32);
+    let spec = VaeSpec { width: 16, depth: 2, latent_dim: 3 };
+    let vae = TabularVae::new(Blocks::new(&[1, 1, 8, 2]).unwrap(), spec, Device::Cpu).unwrap();
+    let x0 = lsat_rows(23);
+    let clue = Clue::new(ClueParams { lambda_x: 0.5, max_steps: 12, ..Default::default() }).unwrap();
+    let whole = clue.explain(&bnn, &vae, &x0).unwrap();
+    let parts = clue.explain_in_batches(&bnn, &vae, &x0, 5).unwrap();
+    let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) < 1e-5;
+    assert!(close(&whole.x_clue, &parts.x_clue) && close(&whole.z_clue, &parts.z_clue));
+    assert!(close(&whole.after.total, &parts.after.total) && close(&whole.l1, &parts.l1));
+    assert!(close(&whole.trajectory.cost, &parts.trajectory.cost));
+    assert_eq!(parts.trajectory.x.size(), [13, 23, 12]);
+    assert_eq!(whole.returned, parts.returned);
+    assert_eq!(whole.stop_steps, parts.stop_steps);
+}

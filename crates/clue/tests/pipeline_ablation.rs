@@ -92,4 +92,56 @@ fn bad_ablation_configs_are_errors() {
         let err = format!("{:#}", go(tmp.path(), &set(&[o])).unwrap_err());
         assert!(err.contains(needle), "{o}: {err}");
     }
+    for o in [
+        &["ablation.kind=\"init\"", "ablation.inits=[]"][..],
+        &["ablation.kind=\"init\"", "ablation.inits=[\"zero\", \"gaussian\"]"],
+        &["ablation.kind=\"init\"", "ablation.init_std=-0.1"],
+    ] {
+        let err = format!("{:#}", go(tmp.path(), &set(o)).unwrap_err());
+        assert!(err.contains("ablation.init"), "{o:?}: {err}");
+    }
+}
+
+/// A CSV as one map per row (header → cell).
+fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines.map(|l| header.iter().cloned().zip(l.split(',').map(String::from)).collect()).collect()
+}
+
+#[test]
+fn tiny_init_ablation_reports_each_start_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = TINY.to_vec();
+    o.extend(["ablation.kind=\"init\"", "clue.lambdas=[0.1]", "checks.min_drop=0.0"]);
+    let done = go(tmp.path(), &set(&o)).unwrap();
+    assert!(done.passed, "{}", done.verdict);
+    for f in ["figures/ablation_init.png", "figures/ablation_init_l1.png", "checkpoints/vae.safetensors"] {
+        assert!(done.folder.join(f).is_file(), "missing {f}");
+    }
+    let text = std::fs::read_to_string(done.folder.join("ablation.csv")).unwrap();
+    let rows = csv_rows(&text);
+    let get = |name: &str| rows.iter().find(|r| r["init"] == name).unwrap_or_else(|| panic!("no {name}: {text}"));
+    let num = |name: &str, key: &str| -> f64 { get(name)[key].parse().unwrap() };
+    assert_eq!(rows.len(), 5, "{text}");
+    // Input-space CLUE starts at x0 itself; every latent start decodes to somewhere else.
+    assert_eq!(num("input_space", "start_l1"), 0.0);
+    for name in ["encoder_mean", "zero", "random", "perturbed"] {
+        assert!(num(name, "start_l1") > 0.0, "{name}: {text}");
+        assert_eq!(get(name)["valid_one_hot"], "true", "{name}");
+        let d = num(name, "unc_before") - num(name, "unc_after");
+        assert!((d - num(name, "delta_unc")).abs() < 1e-9, "{name}: ΔU is not before − after");
+    }
+    // Same points for every start.
+    assert!(rows.iter().all(|r| r["unc_before"] == rows[0]["unc_before"]), "{text}");
+    // The judged drop is the encoder-mean row's.
+    let table = std::fs::read_to_string(done.folder.join("paper_comparison.csv")).unwrap();
+    let line = table.lines().find(|l| l.contains("drop from the encoder mean")).expect("judged row");
+    let judged: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+    assert!((judged - num("encoder_mean", "drop_fraction")).abs() < 1e-3, "{line}");
+    // Resume keeps every finished start.
+    let mut again = vec!["--resume".to_string(), done.folder.to_str().unwrap().to_string()];
+    again.extend(set(&o));
+    let resumed = go(tmp.path(), &again).unwrap();
+    assert_eq!(std::fs::read_to_string(resumed.folder.join("ablation.csv")).unwrap(), text);
 }

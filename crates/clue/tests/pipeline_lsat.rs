@@ -153,6 +153,7 @@ fn tiny_mnist_run_leaves_its_grid() {
         "clue.max_steps=8",
         "select.max_rows=8",
         "checks.min_drop=0.0",
+        "checks.max_bnn_error=1.0",
     ]));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let done = go(tmp.path(), &refs).unwrap();

@@ -8,7 +8,7 @@ use super::real::{load_data, reject, subsample, sweep_row, train_bnn, vec_f64};
 use super::report::{self, SweepRow};
 use super::Config;
 use crate::blocks::Blocks;
-use crate::bnn::Head;
+use crate::bnn::{BnnSamples, Head};
 use crate::clue::Clue;
 use crate::vae::{TabularVae, VaeSpec};
 use crate::vae_train::fit;
@@ -49,12 +49,27 @@ pub fn spec_for(kind: &str, base: VaeSpec, value: usize) -> VaeSpec {
     }
 }
 
-pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
+/// What every ablation shares: the table, the BNN, the rejected test points and the VAE's
+/// train / hold-out split (one for every value, so that their ELBOs are comparable).
+pub(super) struct Prepared {
+    pub dataset: String,
+    pub blocks: Blocks,
+    pub test_x: Tensor,
+    pub bnn: BnnSamples,
+    pub head: Head,
+    /// `(w_H, w_A, w_E)` of the objective.
+    pub w: (f64, f64, f64),
+    /// The rejected test rows.
+    pub x0: Tensor,
+    pub n_rejected: usize,
+    pub xt: Tensor,
+    pub xv: Tensor,
+}
+
+pub(super) fn prepare(session: &mut Session<'_, Config>) -> Result<Prepared> {
     let cfg = session.config.clone();
-    let kind = cfg.ablation.kind.clone();
     let seed = cfg.run.seed();
     let dev = session.device;
-    let t0 = Instant::now();
     let data = load_data(&cfg, session.data_root)?;
     let classification = data.y_stats.is_none();
     let blocks = Blocks::new(&data.schema.blocks())?;
@@ -81,18 +96,27 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     let (rejected, tau) = reject(&u, cfg.select.reject_fraction, cfg.select.max_rows);
     let idx = Tensor::from_slice(&rejected.iter().map(|&i| i as i64).collect::<Vec<_>>()).to(dev);
     let x0 = test_x.index_select(0, &idx);
-    log::info!(
-        "{kind} ablation: {} rejected test points (τ = {tau:.4}), values {:?}",
-        rejected.len(),
-        cfg.ablation.values
-    );
-    // One hold-out split for every value, so that their ELBOs are comparable.
+    log::info!("{} ablation: {} rejected test points (τ = {tau:.4})", cfg.ablation.kind, rejected.len());
     let n = train_x.size()[0];
     let n_val = (((n as f64) * cfg.data.valid_fraction).round() as i64).max(2);
     tch::manual_seed(seed as i64 + 100);
     let perm = Tensor::randperm(n, (Kind::Int64, dev));
     let xv = train_x.index_select(0, &perm.narrow(0, 0, n_val));
     let xt = train_x.index_select(0, &perm.narrow(0, n_val, n - n_val));
+    Ok(Prepared { dataset: data.name, blocks, test_x, bnn, head, w, x0, n_rejected: rejected.len(), xt, xv })
+}
+
+pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
+    if session.config.ablation.kind == "init" {
+        return super::ablation_init::run(session);
+    }
+    let cfg = session.config.clone();
+    let kind = cfg.ablation.kind.clone();
+    let seed = cfg.run.seed();
+    let dev = session.device;
+    let t0 = Instant::now();
+    let Prepared { dataset, blocks, test_x, bnn, head, w, x0, n_rejected, xt, xv } = prepare(session)?;
+    log::info!("{kind} values {:?}", cfg.ablation.values);
     let lambda = cfg.clue.lambdas[0];
     let base = cfg.vae.spec(&cfg.data.dataset);
     let cells = session.cells()?;
@@ -137,8 +161,8 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
         rows.push(row);
     }
     session.run.write_csv("ablation.csv", &rows)?;
-    figure(&session.run.figures_dir(), &data.name, &kind, &rows)?;
-    outcome(&cfg, &data.name, &kind, &rows, rejected.len(), t0.elapsed().as_secs_f64())
+    figure(&session.run.figures_dir(), &dataset, &kind, &rows)?;
+    outcome(&cfg, &dataset, &kind, &rows, n_rejected, t0.elapsed().as_secs_f64())
 }
 
 /// `figures/ablation_<kind>.png`: one panel per metric against the swept value.

@@ -1,21 +1,60 @@
-//! Config tables of E4 (`[artificial]`, spec §8 and §13) and of E7 / E8 (`[ablation]`).
+//! Config tables of E4 (`[artificial]`, spec §8 and §13) and of E7 / E8 / E9 (`[ablation]`).
 
 use crate::vae::VaeSpec;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-/// `[ablation]` (E7 / E8).
+/// `[ablation]` (E7 / E8 / E9).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AblationConfig {
-    /// `latent_dim` (E7) or `depth` (E8).
+    /// `latent_dim` (E7), `depth` (E8) or `init` (E9).
     pub kind: String,
+    /// The swept sizes of E7 / E8.
     pub values: Vec<usize>,
+    /// E9's initialisations of CLUE's search: `encoder_mean`, `zero`, `random` (z0 ~ N(0, I)),
+    /// `perturbed` (encoder mean + N(0, init_std²)) and `input_space` (no VAE, x0 itself).
+    pub inits: Vec<String>,
+    /// σ of the `perturbed` initialisation (the spec's restart noise, 0.15).
+    pub init_std: f64,
 }
+
+/// The names `[ablation] inits` accepts.
+pub const INITS: [&str; 5] = ["encoder_mean", "zero", "random", "perturbed", "input_space"];
 
 impl Default for AblationConfig {
     fn default() -> Self {
-        Self { kind: "latent_dim".into(), values: vec![2, 3, 4, 5, 6, 8, 12, 16] }
+        Self {
+            kind: "latent_dim".into(),
+            values: vec![2, 3, 4, 5, 6, 8, 12, 16],
+            inits: INITS.iter().map(|s| s.to_string()).collect(),
+            init_std: 0.15,
+        }
+    }
+}
+
+impl AblationConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        match self.kind.as_str() {
+            "latent_dim" | "depth" => {
+                if self.values.is_empty() || self.values.contains(&0) {
+                    bail!("ablation.values: needs at least one value, each ≥ 1, got {:?}", self.values);
+                }
+            }
+            "init" => {
+                if self.inits.is_empty() {
+                    bail!("ablation.inits: empty; use some of {INITS:?}");
+                }
+                if let Some(bad) = self.inits.iter().find(|i| !INITS.contains(&i.as_str())) {
+                    bail!("ablation.inits: `{bad}` is not one of {INITS:?}");
+                }
+                if !(self.init_std.is_finite() && self.init_std >= 0.0) {
+                    bail!("ablation.init_std: must be finite and ≥ 0, got {}", self.init_std);
+                }
+            }
+            other => bail!("ablation.kind: `{other}` is not latent_dim, depth or init"),
+        }
+        Ok(())
     }
 }
 

@@ -2,24 +2,26 @@
 //! run folders, CSVs and figures; it maps config tables onto the method's params structs.
 
 pub mod ablation;
+pub mod ablation_init;
 pub mod artificial;
 pub mod artificial_report;
 mod config_artificial;
+mod config_models;
+pub mod digit_report;
+pub mod digits;
 pub mod mnist;
+pub mod mnist479;
 pub mod real;
 pub mod report;
 
-use crate::bnn::{Head, MlpSpec};
-use crate::bnn_train::BnnTrainParams;
+use crate::bnn::Head;
 use crate::params::ClueParams;
-use crate::sghmc::{ClipParams, PriorParams, SghmcParams};
-use crate::vae::VaeSpec;
-use crate::vae_train::VaeTrainParams;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use xai_core::runner::{ExperimentConfig, ExperimentName, Outcome, RunTable, Session};
 
-pub use config_artificial::{AblationConfig, ArtificialConfig, Grid};
+pub use config_artificial::{AblationConfig, ArtificialConfig, Grid, INITS};
+pub use config_models::{BnnConfig, VaeConfig};
 
 /// Which experiment a config runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,12 +29,16 @@ pub use config_artificial::{AblationConfig, ArtificialConfig, Grid};
 pub enum Experiment {
     /// E1 (+ E6's λ grid): BNN + VAE on a real table, CLUEs for the rejected test points.
     Real,
-    /// E2 (smoke form): MNIST BNN + MLP VAE (Bernoulli), CLUE grids for the most uncertain digits.
+    /// E2: MNIST BNN + VAE (MLP or ResNet, Bernoulli), CLUE grids for the most uncertain digits.
     Mnist,
+    /// E3: modified MNIST-479 (digits 4, 7, 9 with writing-style holes cut out of train),
+    /// CLUEs for the most epistemically uncertain test digits.
+    Mnist479,
     /// E4: the computational evaluation framework (§8) on artificial data from a
     /// ground-truth VAEAC fitted to a real table; CLUE vs U-FIDO vs Sensitivity.
     Artificial,
-    /// E7 / E8: the explainer VAE's latent dimension or depth swept, CLUE at the headline λ_x.
+    /// E7 / E8: the explainer VAE's latent dimension or depth swept, CLUE at the headline λ_x;
+    /// E9 (`kind = "init"`): CLUE's initialisation swept, input-space CLUE beside.
     Ablation,
 }
 
@@ -41,6 +47,7 @@ impl ExperimentName for Experiment {
         match self {
             Experiment::Real => "real",
             Experiment::Mnist => "mnist",
+            Experiment::Mnist479 => "mnist479",
             Experiment::Artificial => "artificial",
             Experiment::Ablation => "ablation",
         }
@@ -104,128 +111,6 @@ impl Default for DataConfig {
     }
 }
 
-/// `[bnn]`: architecture and SG-HMC schedule (spec §3).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BnnConfig {
-    pub width: usize,
-    pub depth: usize,
-    pub lr: f64,
-    pub friction: f64,
-    pub prior_sigma0: f64,
-    pub alpha0: f64,
-    pub beta0: f64,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub burn_in: usize,
-    pub sample_every: usize,
-    pub n_saves: usize,
-    pub momentum_every: u64,
-    pub prior_every: u64,
-    /// 0 = the task default (30 classification, 20 regression).
-    pub clip_std_mul: f64,
-    /// 0 = the task default (1000 classification, 100 regression).
-    pub clip_buffer: usize,
-    /// Epochs between resumable checkpoints of the sampler (0 = none).
-    pub checkpoint_every: usize,
-}
-
-impl Default for BnnConfig {
-    fn default() -> Self {
-        Self {
-            width: 200,
-            depth: 2,
-            lr: 1e-2,
-            friction: 0.05,
-            prior_sigma0: 0.1,
-            alpha0: 10.0,
-            beta0: 10.0,
-            batch_size: 512,
-            epochs: 2200,
-            burn_in: 120,
-            sample_every: 20,
-            n_saves: 100,
-            momentum_every: 10,
-            prior_every: 50,
-            clip_std_mul: 0.0,
-            clip_buffer: 0,
-            checkpoint_every: 100,
-        }
-    }
-}
-
-impl BnnConfig {
-    pub fn spec(&self, input_dim: usize, head: Head) -> MlpSpec {
-        MlpSpec { input_dim, width: self.width, depth: self.depth, head }
-    }
-    pub fn train_params(&self, classification: bool) -> BnnTrainParams {
-        let base = BnnTrainParams::tabular(classification);
-        let clip = base.clip.map(|c| ClipParams {
-            buffer: if self.clip_buffer > 0 { self.clip_buffer } else { c.buffer },
-            std_mul: if self.clip_std_mul > 0.0 { self.clip_std_mul } else { c.std_mul },
-        });
-        BnnTrainParams {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            burn_in: self.burn_in,
-            re_burn: 10_000_000,
-            sample_every: self.sample_every,
-            n_saves: self.n_saves,
-            sghmc: SghmcParams {
-                lr: self.lr,
-                friction: self.friction,
-                eps0: 1e-6,
-                momentum_every: self.momentum_every,
-                prior: Some(PriorParams {
-                    sigma0: self.prior_sigma0,
-                    alpha0: self.alpha0,
-                    beta0: self.beta0,
-                    resample_every: self.prior_every,
-                }),
-            },
-            clip,
-        }
-    }
-}
-
-/// `[vae]` (spec §5.6; Adam instead of RAdam, logged).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VaeConfig {
-    pub width: usize,
-    pub depth: usize,
-    /// 0 = the dataset's paper value (LSAT 4, COMPAS 4, Wine 6, Credit 8).
-    pub latent_dim: usize,
-    pub lr: f64,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub patience: usize,
-}
-
-impl Default for VaeConfig {
-    fn default() -> Self {
-        Self { width: 300, depth: 3, latent_dim: 0, lr: 1e-4, batch_size: 128, epochs: 2500, patience: 200 }
-    }
-}
-
-impl VaeConfig {
-    pub fn spec(&self, dataset: &str) -> VaeSpec {
-        let paper = match dataset {
-            "wine" => 6,
-            "credit" => 8,
-            _ => 4,
-        };
-        VaeSpec {
-            width: self.width,
-            depth: self.depth,
-            latent_dim: if self.latent_dim > 0 { self.latent_dim } else { paper },
-        }
-    }
-    pub fn train_params(&self) -> VaeTrainParams {
-        VaeTrainParams { epochs: self.epochs, batch_size: self.batch_size, lr: self.lr, patience: self.patience }
-    }
-}
-
 /// `[clue]` (spec §6).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -238,6 +123,9 @@ pub struct ClueConfig {
     pub min_steps: usize,
     pub max_steps: usize,
     pub early_stop_n: usize,
+    /// Rows optimised together (spec §6: ≤ 1 024; 0 = all at once). Rows are independent,
+    /// so this bounds memory without changing results. Used by E2 / E3.
+    pub batch_size: usize,
     /// `all` (default) or `official_drop_last` (the official S − 1 behaviour).
     pub sample_use: String,
     /// Also run input-space CLUE and one-step Sensitivity at each λ / step.
@@ -259,6 +147,7 @@ impl Default for ClueConfig {
             min_steps: 3,
             max_steps: 50,
             early_stop_n: 3,
+            batch_size: 1024,
             sample_use: "all".into(),
             baselines: true,
             sensitivity_steps: vec![0.01, 0.1, 1.0],
@@ -319,6 +208,9 @@ pub struct ChecksConfig {
     pub min_sensitivity_logp_drop: f64,
     /// E4: objectives on which CLUE's Table-2 knee must not exceed Sensitivity's.
     pub knee_below_sensitivity: Vec<String>,
+    /// E2 / E3: the BNN's test error must not exceed this (1 = not judged); catches an
+    /// SG-HMC run that diverged, whose uncertainties CLUE would otherwise "explain".
+    pub max_bnn_error: f64,
 }
 
 impl Default for ChecksConfig {
@@ -329,6 +221,7 @@ impl Default for ChecksConfig {
             max_clue_logp_gap: 5.0,
             min_sensitivity_logp_drop: 20.0,
             knee_below_sensitivity: vec!["aleatoric".into()],
+            max_bnn_error: 1.0,
         }
     }
 }
@@ -354,19 +247,25 @@ impl ExperimentConfig for Config {
             if !["lsat", "compas", "wine", "credit"].contains(&self.data.dataset.as_str()) {
                 bail!("data.dataset: the ablations run on lsat, compas, wine or credit, not `{}`", self.data.dataset);
             }
-            if !["latent_dim", "depth"].contains(&self.ablation.kind.as_str()) {
-                bail!("ablation.kind: `{}` is not latent_dim or depth", self.ablation.kind);
-            }
-            if self.ablation.values.is_empty() || self.ablation.values.contains(&0) {
-                bail!("ablation.values: needs at least one value, each ≥ 1, got {:?}", self.ablation.values);
-            }
+            self.ablation.validate()?;
         }
-        let mnist = self.run.experiment == Experiment::Mnist;
-        if mnist != (self.data.dataset == "mnist") {
+        let digits = match self.run.experiment {
+            Experiment::Mnist => Some("mnist"),
+            Experiment::Mnist479 => Some("mnist479"),
+            _ => None,
+        };
+        let dataset_digits = ["mnist", "mnist479"].contains(&self.data.dataset.as_str());
+        if digits.is_some_and(|d| d != self.data.dataset) || (digits.is_none() && dataset_digits) {
             bail!("data.dataset: experiment `{}` cannot run on `{}`", self.run.experiment.name(), self.data.dataset);
         }
-        if !["lsat", "compas", "wine", "credit", "mnist"].contains(&self.data.dataset.as_str()) {
-            bail!("data.dataset: `{}` is not one of lsat, compas, wine, credit, mnist", self.data.dataset);
+        if !["lsat", "compas", "wine", "credit", "mnist", "mnist479"].contains(&self.data.dataset.as_str()) {
+            bail!("data.dataset: `{}` is not one of lsat, compas, wine, credit, mnist, mnist479", self.data.dataset);
+        }
+        match self.vae.arch.as_str() {
+            "mlp" => {}
+            "resnet" if digits.is_some() => {}
+            "resnet" => bail!("vae.arch: `resnet` is the MNIST conv VAE; `{}` needs `mlp`", self.data.dataset),
+            other => bail!("vae.arch: `{other}` is not mlp or resnet"),
         }
         if !(0.0..0.9).contains(&self.data.valid_fraction) {
             bail!("data.valid_fraction: must be in [0, 0.9), got {}", self.data.valid_fraction);
@@ -382,6 +281,9 @@ impl ExperimentConfig for Config {
         }
         if !["all", "official_drop_last"].contains(&self.clue.sample_use.as_str()) {
             bail!("clue.sample_use: `{}` is not all or official_drop_last", self.clue.sample_use);
+        }
+        if !(self.checks.max_bnn_error > 0.0 && self.checks.max_bnn_error <= 1.0) {
+            bail!("checks.max_bnn_error: must be in (0, 1], got {}", self.checks.max_bnn_error);
         }
         if !(self.select.reject_fraction > 0.0 && self.select.reject_fraction <= 1.0) {
             bail!("select.reject_fraction: must be in (0, 1], got {}", self.select.reject_fraction);
@@ -404,6 +306,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     match session.config.run.experiment {
         Experiment::Real => real::run(session),
         Experiment::Mnist => mnist::run(session),
+        Experiment::Mnist479 => mnist479::run(session),
         Experiment::Artificial => artificial::run(session),
         Experiment::Ablation => ablation::run(session),
     }

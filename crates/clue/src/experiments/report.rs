@@ -305,8 +305,9 @@ impl super::Experiment {
         match self {
             super::Experiment::Real => "E1 real data + λ_x sweep",
             super::Experiment::Mnist => "E2 MNIST",
+            super::Experiment::Mnist479 => "E3 MNIST-479",
             super::Experiment::Artificial => "E4 artificial data",
-            super::Experiment::Ablation => "E7/E8 VAE ablation",
+            super::Experiment::Ablation => "E7/E8/E9 ablation",
         }
     }
 }
