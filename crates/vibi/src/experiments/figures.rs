@@ -41,20 +41,7 @@ fn grid_width(x: &Tensor, opts: &GridOptions) -> u32 {
 
 /// Word-wraps `text` to lines of at most `width` pixels.
 fn wrap(text: &str, width: u32) -> Vec<String> {
-    let max = (width.saturating_sub(12) / CHAR_PX).max(20) as usize;
-    let mut lines = vec![String::new()];
-    for word in text.split_whitespace() {
-        let last = lines.last_mut().expect("non-empty");
-        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > max {
-            lines.push(word.to_string());
-        } else {
-            if !last.is_empty() {
-                last.push(' ');
-            }
-            last.push_str(word);
-        }
-    }
-    lines
+    xai_core::figures::wrap_words(text, (width.saturating_sub(12) / CHAR_PX).max(20) as usize)
 }
 
 fn notes(texts: &[String], width: u32) -> Vec<String> {

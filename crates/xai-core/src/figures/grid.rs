@@ -28,6 +28,32 @@ impl Default for GridOptions {
 
 const CAPTION_HEIGHT: u32 = 16;
 const TITLE_HEIGHT: u32 = 22;
+/// Estimated width of one character of the 16-px title font.
+const TITLE_CHAR_PX: u32 = 8;
+
+/// Greedy word wrap of `text` into lines of at most `max_chars` characters (a longer word
+/// gets a line of its own).
+pub fn wrap_words(text: &str, max_chars: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("starts with one line");
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > max_chars {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
+/// The title's lines: wrapped so that narrow grids (one 28-px digit a column) keep the whole
+/// title on the canvas.
+fn title_lines(title: &str, width: u32) -> Vec<String> {
+    wrap_words(title, (width.saturating_sub(4) / TITLE_CHAR_PX).max(12) as usize)
+}
 
 /// Lays out `images` `[N, C, H, W]` (C = 1 or 3, values in [0, 1]) as an RGB grid.
 pub fn image_grid(images: &Tensor, opts: &GridOptions) -> Result<RgbImage> {
@@ -47,10 +73,11 @@ pub fn image_grid(images: &Tensor, opts: &GridOptions) -> Result<RgbImage> {
     let rows = n.div_ceil(cols);
     let (cw, ch) = (w * opts.scale, h * opts.scale);
     let cap = if opts.captions.is_some() { CAPTION_HEIGHT } else { 0 };
-    let top = if opts.title.is_some() { TITLE_HEIGHT } else { 0 };
     let cell_w = cw + 2 * opts.frame_width + opts.padding;
     let cell_h = ch + 2 * opts.frame_width + cap + opts.padding;
     let width = opts.padding + cols as u32 * cell_w;
+    let title = opts.title.as_deref().map(|t| title_lines(t, width)).unwrap_or_default();
+    let top = title.len() as u32 * TITLE_HEIGHT;
     let height = top + opts.padding + rows as u32 * cell_h;
 
     // One host copy of all pixels as RGB u8; the loops below only place bytes.
@@ -83,14 +110,16 @@ pub fn image_grid(images: &Tensor, opts: &GridOptions) -> Result<RgbImage> {
         }
     }
     if opts.captions.is_some() || opts.title.is_some() {
-        draw_text(&mut canvas, opts, cols, cell_w, cell_h, ch, top)?;
+        draw_text(&mut canvas, opts, &title, cols, cell_w, cell_h, ch, top)?;
     }
     Ok(canvas)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn draw_text(
     canvas: &mut RgbImage,
     opts: &GridOptions,
+    title: &[String],
     cols: usize,
     cell_w: u32,
     cell_h: u32,
@@ -102,9 +131,10 @@ fn draw_text(
     let (width, height) = canvas.dimensions();
     let err = |e: &dyn std::fmt::Display| Error::Other(format!("drawing grid text: {e}"));
     let root = BitMapBackend::with_buffer(canvas.as_mut(), (width, height)).into_drawing_area();
-    if let Some(title) = &opts.title {
-        let style = ("sans-serif", 16).into_font().color(&BLACK);
-        root.draw(&Text::new(title.clone(), (opts.padding as i32, 3), style)).map_err(|e| err(&e))?;
+    let style = ("sans-serif", 16).into_font().color(&BLACK);
+    for (i, line) in title.iter().enumerate() {
+        let y = 3 + (i as u32 * TITLE_HEIGHT) as i32;
+        root.draw(&Text::new(line.clone(), (opts.padding as i32, y), style.clone())).map_err(|e| err(&e))?;
     }
     if let Some(captions) = &opts.captions {
         let style = ("sans-serif", 12).into_font().color(&BLACK);
@@ -130,6 +160,28 @@ pub fn save_grid(images: &Tensor, opts: &GridOptions, path: &Path) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_wrap_keeps_every_word_and_the_limit() {
+        let text = "Top-k explanations: k = 4 of F = 49 chunks kept";
+        let lines = wrap_words(text, 20);
+        assert!(lines.len() > 1 && lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(wrap_words("averyveryverylongword x", 5), ["averyveryverylongword", "x"]);
+    }
+
+    #[test]
+    fn a_title_wider_than_the_grid_wraps_onto_more_lines() {
+        let imgs = Tensor::zeros([8, 1, 28, 28], (Kind::Float, tch::Device::Cpu));
+        let with = |t: &str| {
+            let opts = GridOptions { columns: 8, scale: 1, padding: 2, title: Some(t.into()), ..Default::default() };
+            image_grid(&imgs, &opts).unwrap().dimensions()
+        };
+        let (w1, h1) = with("short");
+        let (w2, h2) = with(&"a long title that cannot fit a narrow grid ".repeat(3));
+        assert_eq!(w1, w2);
+        assert!(h2 >= h1 + 2 * TITLE_HEIGHT, "{h1} vs {h2}");
+    }
 
     #[test]
     fn grid_places_pixels_and_frames() {

@@ -11,4 +11,4 @@ pub use charts::{bar_chart, line_chart, line_chart_with, line_panels, Bar, Chart
 pub use colormap::{apply_colormap, heatmap_overlay, ColorMap};
 pub use decorations::{decorate, decorated_grid, save_decorated_grid, ColorBar, Decorations, LegendEntry};
 pub use font::ensure_font;
-pub use grid::{image_grid, save_grid, GridOptions};
+pub use grid::{image_grid, save_grid, wrap_words, GridOptions};
