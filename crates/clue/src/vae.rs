@@ -295,25 +295,9 @@ pub(crate) fn copy_checked(
     path: &Path,
     meta: &[&str],
 ) -> Result<()> {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    for (name, var) in &vars {
-        let src = file.get(name).ok_or_else(|| ClueError::checkpoint(path, format!("{name}: missing from file")))?;
-        if src.size() != var.size() {
-            return Err(ClueError::checkpoint(
-                path,
-                format!("{name}: shape {:?} in file, {:?} in model (another architecture?)", src.size(), var.size()),
-            ));
-        }
-    }
-    let known = |k: &str| meta.contains(&k) || k.ends_with("num_batches_tracked");
-    if let Some(extra) = file.keys().find(|k| !known(k) && !vars.iter().any(|(n, _)| n == *k)) {
-        return Err(ClueError::checkpoint(path, format!("{extra}: in file but not in model (another architecture?)")));
-    }
-    tch::no_grad(|| {
-        for (name, var) in vars.iter_mut() {
-            var.f_copy_(&file[name])?;
-        }
-        Ok::<_, tch::TchError>(())
-    })?;
-    Ok(())
+    let allowed = |k: &str| meta.contains(&k) || k.ends_with("num_batches_tracked");
+    xai_core::checkpoint::copy_checked(vs, file, path, allowed).map_err(|e| match e {
+        xai_core::Error::Checkpoint { message, .. } => ClueError::checkpoint(path, message),
+        other => other.into(),
+    })
 }

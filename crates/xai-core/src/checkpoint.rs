@@ -40,16 +40,36 @@ pub fn load_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
 /// Nothing is copied unless everything matches, so a failed load leaves `vs` unchanged.
 pub fn load(vs: &mut VarStore, path: &Path) -> Result<()> {
     let file: std::collections::HashMap<String, Tensor> = load_tensors(path)?.into_iter().collect();
+    copy_checked(vs, &file, path, |_| false)
+}
+
+/// Copies every variable of `vs` from `file` (tensors read from `path`, named in errors)
+/// after checking that each is present with its shape and that `file` holds nothing else
+/// but entries for which `allowed_extra` is true (a model's metadata, PyTorch's
+/// `num_batches_tracked`). Nothing is copied unless everything matches.
+pub fn copy_checked(
+    vs: &mut VarStore,
+    file: &std::collections::HashMap<String, Tensor>,
+    path: &Path,
+    allowed_extra: impl Fn(&str) -> bool,
+) -> Result<()> {
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let err = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
     for (name, var) in &vars {
         let src = file.get(name).ok_or_else(|| err(format!("{name}: missing from file")))?;
         if src.size() != var.size() {
-            return Err(err(format!("{name}: shape {:?} in file, {:?} in model", src.size(), var.size())));
+            return Err(err(format!(
+                "{name}: shape {:?} in file, {:?} in model (another architecture?)",
+                src.size(),
+                var.size()
+            )));
         }
     }
-    if let Some(extra) = file.keys().find(|k| !vars.iter().any(|(n, _)| n == *k)) {
+    let mut extra: Vec<&String> =
+        file.keys().filter(|k| !allowed_extra(k) && !vars.iter().any(|(n, _)| n == *k)).collect();
+    extra.sort();
+    if let Some(extra) = extra.first() {
         return Err(err(format!("{extra}: in file but not in model (a checkpoint of another model?)")));
     }
     tch::no_grad(|| {
