@@ -4,6 +4,7 @@
 
 use crate::blocks::Blocks;
 use crate::vae::{Net, Posterior, VaeSpec};
+use crate::vae_train::{VaeEpoch, VaeFit, VaeTrainParams};
 use crate::{ClueError, Result};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
@@ -61,10 +62,15 @@ impl Vaeac {
     /// Per-row objective (to maximise): `log p(x | z∼q) − KL(q ‖ p_ψ) + R`, the
     /// reconstruction over all entries (observed included, as the official code).
     pub fn objective_t(&self, x: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        self.objective(x, mask, train, true)
+    }
+
+    /// [`Vaeac::objective_t`]; `sample = false` decodes z = μ_q (the validation score).
+    fn objective(&self, x: &Tensor, mask: &Tensor, train: bool, sample: bool) -> Tensor {
         let k = self.spec.latent_dim as i64;
         let q = posterior(&self.recognition.forward_t(x, train), k);
         let p = self.prior_t(x, mask, train);
-        let z = &q.mu + &q.sigma * q.mu.randn_like();
+        let z = if sample { &q.mu + &q.sigma * q.mu.randn_like() } else { q.mu.shallow_clone() };
         let out = self.generator.forward_t(&z, train);
         let rec = self.blocks.gauss_cat_log_lik(x, &out);
         let reg = -p.mu.square().sum_dim_intlist(1, false, Kind::Float) / (2.0 * 1e8)
@@ -124,6 +130,54 @@ impl Vaeac {
     /// Loads a file written by [`Vaeac::save`] for the same blocks and spec.
     pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
         xai_core::checkpoint::load(&mut self.vs, path).map_err(|e| ClueError::checkpoint(path, e.to_string()))
+    }
+
+    /// Mean per-row objective in eval mode with z = μ_q (no sampling), no gradient: the
+    /// score [`Vaeac::fit_validated`] selects epochs by.
+    pub fn validation_score(&self, x: &Tensor, mask: &Tensor) -> f64 {
+        tch::no_grad(|| self.objective(x, mask, false, false).mean(Kind::Float).double_value(&[]))
+    }
+
+    /// Fits with Adam on fresh top masks each batch, scores every epoch on `x_val` (eval mode,
+    /// z = μ_q, one set of top masks drawn up front — the first draw from the global RNG — so that epochs are compared on the same
+    /// masks), keeps the best epoch's weights and stops after `p.patience` epochs without a
+    /// better score (0 = never), as the VAE's [`crate::vae_train::fit`] does. Without it a
+    /// paper-scale epoch budget (2,500 on LSAT) would train the inpainter long past its best.
+    pub fn fit_validated(&mut self, x_train: &Tensor, x_val: &Tensor, p: &VaeTrainParams) -> Result<VaeFit> {
+        use xai_core::optim::AdamConfig;
+        p.validate()?;
+        self.blocks.validate_rows(x_train)?;
+        self.blocks.validate_rows(x_val)?;
+        let mut opt = AdamConfig::lr(p.lr).build(&self.vs)?;
+        let n = x_train.size()[0];
+        let val_mask = self.top_mask(x_val.size()[0], x_val.device());
+        let mut best = (0usize, f64::NEG_INFINITY, xai_core::checkpoint::snapshot(&self.vs));
+        let mut history = Vec::new();
+        for epoch in 0..p.epochs {
+            let train_loss = crate::vae_train::adam_epoch(
+                &mut opt,
+                n,
+                p.batch_size,
+                x_train.device(),
+                ("VAEAC loss", epoch),
+                |idx| self.loss(&x_train.index_select(0, idx)),
+            )?;
+            let val = self.validation_score(x_val, &val_mask);
+            if !val.is_finite() {
+                return Err(ClueError::NonFinite {
+                    what: "VAEAC validation objective".into(),
+                    at: format!("epoch {epoch}"),
+                });
+            }
+            history.push(VaeEpoch { epoch, train_loss, val_elbo: val });
+            if val > best.1 {
+                best = (epoch, val, xai_core::checkpoint::snapshot(&self.vs));
+            } else if p.patience > 0 && epoch - best.0 >= p.patience {
+                break;
+            }
+        }
+        xai_core::checkpoint::restore(&mut self.vs, &best.2)?;
+        Ok(VaeFit { best_epoch: best.0, best_val_elbo: best.1, history })
     }
 
     /// Fits with Adam on fresh top masks each batch (no early stopping); returns the mean

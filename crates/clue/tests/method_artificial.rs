@@ -10,6 +10,7 @@ use clue::blocks::Blocks;
 use clue::evaluation::{knee_scores, knee_scores_normalised_by};
 use clue::experiments::artificial_report::{knee_tables, CurveRow};
 use clue::vae::{TabularVae, VaeSpec};
+use clue::vae_train::VaeTrainParams;
 use clue::vaeac::Vaeac;
 use tch::{Device, Kind, Tensor};
 
@@ -244,4 +245,37 @@ fn ground_truth_rejects_mismatched_models() {
     let under = TabularVae::new(Blocks::continuous(3).unwrap(), spec, Device::Cpu).unwrap();
     assert!(GroundTruth::new(blocks.clone(), Target::Regression, vaeac, under).is_err());
     assert!(joint_blocks(&blocks, Target::Classes(1)).is_err());
+}
+
+#[test]
+fn validated_vaeac_fit_restores_its_best_epoch_and_stops_on_patience() {
+    tch::manual_seed(5);
+    let blocks = Blocks::new(&[2, 1, 1]).unwrap();
+    let n = 400;
+    let cls = Tensor::randint(2, [n], (Kind::Int64, Device::Cpu));
+    let c1 = cls.to_kind(Kind::Float) * 2.0 - 1.0 + Tensor::randn([n], (Kind::Float, Device::Cpu)) * 0.3;
+    let x = Tensor::cat(
+        &[cls.one_hot(2).to_kind(Kind::Float), c1.unsqueeze(1), Tensor::randn([n, 1], (Kind::Float, Device::Cpu))],
+        1,
+    );
+    let (xt, xv) = (x.narrow(0, 0, 300), x.narrow(0, 300, 100));
+    let mut vaeac = Vaeac::new(blocks, VaeSpec { width: 32, depth: 2, latent_dim: 3 }, Device::Cpu).unwrap();
+    let p = VaeTrainParams { epochs: 300, batch_size: 32, lr: 1e-2, patience: 3 };
+    tch::manual_seed(11);
+    let f = vaeac.fit_validated(&xt, &xv, &p).unwrap();
+    let best = f.history.iter().map(|e| e.val_elbo).fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(f.best_val_elbo, best);
+    assert_eq!(f.history[f.best_epoch].val_elbo, best);
+    // Stopped `patience` epochs after the best one, long before the budget.
+    assert!(f.history.len() < p.epochs, "ran all {} epochs", f.history.len());
+    assert_eq!(f.history.len(), f.best_epoch + 1 + p.patience);
+    // The best epoch's weights are the ones left: the same masks (the fit's first RNG draw)
+    // score them at the recorded best, not at the last epoch's value.
+    tch::manual_seed(11);
+    let mask = vaeac.top_mask(100, Device::Cpu);
+    let restored = vaeac.validation_score(&xv, &mask);
+    assert!((restored - best).abs() < 1e-5, "restored {restored} vs best {best}");
+    assert!((restored - f.history.last().unwrap().val_elbo).abs() > 1e-7);
+    // Bad rows are refused.
+    assert!(vaeac.fit_validated(&xt.narrow(1, 0, 3), &xv, &p).is_err());
 }

@@ -235,7 +235,8 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     if session.resumed && inpainter_path.is_file() {
         inpainter.load(&inpainter_path)?;
     } else {
-        inpainter.fit(&train_x, cfg.vae.epochs, cfg.vae.batch_size, cfg.vae.lr)?;
+        let (xt, xv) = super::real::split_valid(&train_x, cfg.data.valid_fraction);
+        inpainter.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
         inpainter.save(&inpainter_path)?;
     }
     inpainter.vs.freeze();

@@ -174,15 +174,19 @@ pub(super) fn train_vae(
         vae.freeze();
         return Ok((vae, None));
     }
-    let n = data_x.size()[0];
-    let n_val = ((n as f64) * cfg.data.valid_fraction).round() as i64;
-    let perm = Tensor::randperm(n, (Kind::Int64, data_x.device()));
-    let xv = data_x.index_select(0, &perm.narrow(0, 0, n_val.max(2)));
-    let xt = data_x.index_select(0, &perm.narrow(0, n_val, n - n_val));
+    let (xt, xv) = split_valid(data_x, cfg.data.valid_fraction);
     let f = fit(&mut vae, &xt, &xv, &cfg.vae.train_params())?;
     vae.save(&path)?;
     vae.freeze();
     Ok((vae, Some(f)))
+}
+
+/// A random (train, validation) split of `data_x`'s rows, at least two validation rows.
+pub(super) fn split_valid(data_x: &Tensor, valid_fraction: f64) -> (Tensor, Tensor) {
+    let n = data_x.size()[0];
+    let n_val = (((n as f64) * valid_fraction).round() as i64).max(2);
+    let perm = Tensor::randperm(n, (Kind::Int64, data_x.device()));
+    (data_x.index_select(0, &perm.narrow(0, n_val, n - n_val)), data_x.index_select(0, &perm.narrow(0, 0, n_val)))
 }
 
 /// Test rows with uncertainty ≥ the (1 − fraction) quantile, at most `max_rows` of the most
@@ -343,7 +347,9 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     if !cfg.clue.ufido_l1.is_empty() {
         xai_core::device::seed_everything(seed + 200);
         let mut vaeac = crate::vaeac::Vaeac::new(blocks.clone(), cfg.vae.spec(&cfg.data.dataset), dev)?;
-        vaeac.fit(&train_x, cfg.vae.epochs, cfg.vae.batch_size, cfg.vae.lr)?;
+        let (xt, xv) = split_valid(&train_x, cfg.data.valid_fraction);
+        let f = vaeac.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
+        log::info!("U-FIDO's VAEAC: best validation objective {:.4} at epoch {}", f.best_val_elbo, f.best_epoch);
         vaeac.vs.freeze();
         let fill = |x: &Tensor, m: &Tensor| vaeac.inpaint(x, m, false);
         for &l1 in &cfg.clue.ufido_l1 {
