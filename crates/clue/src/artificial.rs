@@ -249,17 +249,29 @@ pub fn fit_under_vae(
     }
     let mut opt = AdamConfig::lr(lr).build(&under.vs)?;
     let n = joint.size()[0];
-    (0..epochs)
+    let bar = crate::vae_train::epoch_bar("under-VAE", epochs);
+    let losses = (0..epochs)
         .map(|epoch| {
-            crate::vae_train::adam_epoch(&mut opt, n, batch_size, joint.device(), ("under-VAE loss", epoch), |idx| {
-                let z = tch::no_grad(|| {
-                    let q = vaeac.recognition_t(&joint.index_select(0, idx), false);
-                    &q.mu + &q.sigma * q.mu.randn_like()
-                });
-                under.loss(&z)
-            })
+            let loss = crate::vae_train::adam_epoch(
+                &mut opt,
+                n,
+                batch_size,
+                joint.device(),
+                ("under-VAE loss", epoch),
+                |idx| {
+                    let z = tch::no_grad(|| {
+                        let q = vaeac.recognition_t(&joint.index_select(0, idx), false);
+                        &q.mu + &q.sigma * q.mu.randn_like()
+                    });
+                    under.loss(&z)
+                },
+            )?;
+            bar.done(epoch + 1, &[("loss", loss)]);
+            Ok(loss)
         })
-        .collect()
+        .collect();
+    bar.finish();
+    losses
 }
 
 /// Per row `[N]` (bool): every categorical block of x is an exact one-hot. Sensitivity's

@@ -126,6 +126,22 @@ pub(crate) fn adam_epoch(
     Ok(mean)
 }
 
+/// The bar of a generative-model fit: thousands of sub-second epochs, so off a terminal it
+/// logs a line every 30 s rather than every epoch.
+pub(crate) fn epoch_bar(label: &str, epochs: usize) -> xai_core::progress::EpochBar {
+    xai_core::progress::EpochBar::new(label, epochs).log_every(std::time::Duration::from_secs(30))
+}
+
+/// The closing line of an early-stopped fit.
+pub(crate) fn log_fit(label: &str, f: &VaeFit) {
+    log::info!(
+        "{label}: best validation objective {:.4} at epoch {} of {} run",
+        f.best_val_elbo,
+        f.best_epoch + 1,
+        f.history.len()
+    );
+}
+
 /// Fits `vae` on `x_train`, selects the epoch with the best ELBO on `x_val` and restores it.
 pub fn fit<V: TrainableVae + ?Sized>(
     vae: &mut V,
@@ -140,18 +156,23 @@ pub fn fit<V: TrainableVae + ?Sized>(
     let n = x_train.size()[0];
     let mut best = (0usize, f64::NEG_INFINITY, xai_core::checkpoint::snapshot(vae.var_store()));
     let mut history = Vec::new();
+    let bar = epoch_bar("VAE", p.epochs);
     for epoch in 0..p.epochs {
         let train_loss = adam_epoch(&mut opt, n, p.batch_size, x_train.device(), ("VAE loss", epoch), |idx| {
             vae.loss(&x_train.index_select(0, idx))
         })?;
         let val = mean_elbo(vae, x_val);
         history.push(VaeEpoch { epoch, train_loss, val_elbo: val });
+        bar.done(epoch + 1, &[("loss", train_loss), ("val_elbo", val), ("best", best.1.max(val))]);
         if val > best.1 {
             best = (epoch, val, xai_core::checkpoint::snapshot(vae.var_store()));
         } else if p.patience > 0 && epoch - best.0 >= p.patience {
             break;
         }
     }
+    bar.finish();
     xai_core::checkpoint::restore(vae.var_store_mut(), &best.2)?;
-    Ok(VaeFit { best_epoch: best.0, best_val_elbo: best.1, history })
+    let f = VaeFit { best_epoch: best.0, best_val_elbo: best.1, history };
+    log_fit("VAE", &f);
+    Ok(f)
 }

@@ -139,8 +139,8 @@ impl Vaeac {
     }
 
     /// Fits with Adam on fresh top masks each batch, scores every epoch on `x_val` (eval mode,
-    /// z = μ_q, one set of top masks drawn up front — the first draw from the global RNG — so that epochs are compared on the same
-    /// masks), keeps the best epoch's weights and stops after `p.patience` epochs without a
+    /// z = μ_q, one set of top masks drawn up front — the first draw from the global RNG — so
+    /// that epochs are compared on the same masks), keeps the best epoch's weights and stops after `p.patience` epochs without a
     /// better score (0 = never), as the VAE's [`crate::vae_train::fit`] does. Without it a
     /// paper-scale epoch budget (2,500 on LSAT) would train the inpainter long past its best.
     pub fn fit_validated(&mut self, x_train: &Tensor, x_val: &Tensor, p: &VaeTrainParams) -> Result<VaeFit> {
@@ -153,6 +153,7 @@ impl Vaeac {
         let val_mask = self.top_mask(x_val.size()[0], x_val.device());
         let mut best = (0usize, f64::NEG_INFINITY, xai_core::checkpoint::snapshot(&self.vs));
         let mut history = Vec::new();
+        let bar = crate::vae_train::epoch_bar("VAEAC", p.epochs);
         for epoch in 0..p.epochs {
             let train_loss = crate::vae_train::adam_epoch(
                 &mut opt,
@@ -170,14 +171,18 @@ impl Vaeac {
                 });
             }
             history.push(VaeEpoch { epoch, train_loss, val_elbo: val });
+            bar.done(epoch + 1, &[("loss", train_loss), ("val", val), ("best", best.1.max(val))]);
             if val > best.1 {
                 best = (epoch, val, xai_core::checkpoint::snapshot(&self.vs));
             } else if p.patience > 0 && epoch - best.0 >= p.patience {
                 break;
             }
         }
+        bar.finish();
         xai_core::checkpoint::restore(&mut self.vs, &best.2)?;
-        Ok(VaeFit { best_epoch: best.0, best_val_elbo: best.1, history })
+        let f = VaeFit { best_epoch: best.0, best_val_elbo: best.1, history };
+        crate::vae_train::log_fit("VAEAC", &f);
+        Ok(f)
     }
 
     /// Fits with Adam on fresh top masks each batch (no early stopping); returns the mean
@@ -190,12 +195,18 @@ impl Vaeac {
         }
         let mut opt = AdamConfig::lr(lr).build(&self.vs)?;
         let n = x.size()[0];
-        (0..epochs)
+        let bar = crate::vae_train::epoch_bar("VAEAC", epochs);
+        let losses = (0..epochs)
             .map(|epoch| {
-                crate::vae_train::adam_epoch(&mut opt, n, batch_size, x.device(), ("VAEAC loss", epoch), |idx| {
-                    self.loss(&x.index_select(0, idx))
-                })
+                let loss =
+                    crate::vae_train::adam_epoch(&mut opt, n, batch_size, x.device(), ("VAEAC loss", epoch), |idx| {
+                        self.loss(&x.index_select(0, idx))
+                    })?;
+                bar.done(epoch + 1, &[("loss", loss)]);
+                Ok(loss)
             })
-            .collect()
+            .collect();
+        bar.finish();
+        losses
     }
 }

@@ -61,6 +61,14 @@ fn go(runs: &Path, extra: &[&str]) -> anyhow::Result<Finished> {
     xai_core::runner::run::<clue::experiments::Config, _>("clue", SMOKE, &a.run, clue::experiments::run)
 }
 
+/// A CSV file as rows of column → value (these tables quote nothing).
+fn table(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines.map(|l| head.iter().cloned().zip(l.split(',').map(String::from)).collect()).collect()
+}
+
 fn set(overrides: &[&str]) -> Vec<String> {
     overrides.iter().flat_map(|o| ["--set".to_string(), o.to_string()]).collect()
 }
@@ -93,6 +101,27 @@ fn tiny_lsat_run_writes_its_files_and_resumes() {
     }
     let sweep = std::fs::read_to_string(done.folder.join("lambda_sweep.csv")).unwrap();
     assert!(sweep.contains("input_space_clue") && sweep.contains("sensitivity"), "{sweep}");
+    // The share of CLUEs below the rejection threshold τ agrees with the per-row tables:
+    // τ is the smallest rejected uncertainty, the rows are the smallest λ's CLUEs.
+    let tau = table(&done.folder.join("test_uncertainty.csv"))
+        .iter()
+        .filter(|r| r["rejected"] == "true")
+        .map(|r| r["total"].parse::<f64>().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let after: Vec<f64> = table(&done.folder.join("clues.csv"))
+        .iter()
+        .filter(|r| r["method"] == "clue" && r["lambda"] == "0.1")
+        .map(|r| r["unc_after"].parse().unwrap())
+        .collect();
+    assert_eq!(after.len(), 20);
+    let expected = after.iter().filter(|&&u| u < tau).count() as f64 / after.len() as f64;
+    let row = table(&done.folder.join("lambda_sweep.csv"))
+        .into_iter()
+        .find(|r| r["method"] == "clue" && r["hyper"] == "0.1")
+        .unwrap();
+    assert_eq!(row["frac_below_threshold"].parse::<f64>().unwrap(), expected);
+    let comparison = std::fs::read_to_string(done.folder.join("paper_comparison.md")).unwrap();
+    assert!(comparison.contains("below the rejection threshold"), "{comparison}");
     // Resume: the saved samples and VAE are reused, the same tables come out.
     let mut again = vec!["--resume".to_string(), done.folder.to_str().unwrap().to_string()];
     again.extend(set(&TINY));

@@ -29,6 +29,8 @@ pub struct EpochBar {
     label: String,
     total: usize,
     started: Instant,
+    log_every: Option<std::time::Duration>,
+    last_log: std::cell::Cell<Option<Instant>>,
 }
 
 impl EpochBar {
@@ -40,15 +42,35 @@ impl EpochBar {
                 .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
-        Self { bar, label: label.to_string(), total, started: Instant::now() }
+        Self {
+            bar,
+            label: label.to_string(),
+            total,
+            started: Instant::now(),
+            log_every: None,
+            last_log: std::cell::Cell::new(None),
+        }
     }
 
-    /// Marks `epoch` (1-based) done with its metrics; off a terminal this logs one line.
+    /// Off a terminal, log the first and last epoch and otherwise at most one line per
+    /// `interval`, for fits of thousands of short epochs (the bar itself still moves each epoch).
+    pub fn log_every(mut self, interval: std::time::Duration) -> Self {
+        self.log_every = Some(interval);
+        self
+    }
+
+    /// Marks `epoch` (1-based) done with its metrics; off a terminal this logs one line (see
+    /// [`EpochBar::log_every`]).
     pub fn done(&self, epoch: usize, metrics: &[(&str, f64)]) {
         let msg = metrics.iter().map(|(k, v)| format!("{k}={}", fmt_metric(*v))).collect::<Vec<_>>().join(" ");
         self.bar.set_position(epoch as u64);
         self.bar.set_message(msg.clone());
-        if !interactive() {
+        let due = match (self.log_every, self.last_log.get()) {
+            (Some(every), Some(last)) => epoch >= self.total || last.elapsed() >= every,
+            _ => true,
+        };
+        if !interactive() && due {
+            self.last_log.set(Some(Instant::now()));
             log::info!(
                 "{} epoch {epoch}/{} {msg} ({:.1}s)",
                 self.label,

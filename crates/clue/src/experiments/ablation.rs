@@ -131,7 +131,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
             let gen = report::gen_metrics(&vae, &test_x, Some(&f))?;
             let out = Clue::new(cfg.clue.params(lambda))?.explain(&bnn, &vae, &x0)?;
             let steps = out.returned.iter().sum::<usize>() as f64 / out.returned.len().max(1) as f64;
-            let s: SweepRow = sweep_row("clue", lambda, &blocks, &bnn, w, &x0, &out.x_clue, head, steps)?;
+            let s: SweepRow = sweep_row("clue", lambda, &blocks, &bnn, w, &x0, &out.x_clue, head, steps, None)?;
             Ok(AblationRow {
                 kind: kind.clone(),
                 value,

@@ -76,7 +76,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
             let dec: &dyn LatentDecoder = if name == "input_space" { &InputSpace } else { &vae };
             let out = Clue::new(params)?.explain(&bnn, dec, &x0)?;
             let steps = out.returned.iter().sum::<usize>() as f64 / out.returned.len().max(1) as f64;
-            let s: SweepRow = sweep_row(name, lambda, &blocks, &bnn, w, &x0, &out.x_clue, head, steps)?;
+            let s: SweepRow = sweep_row(name, lambda, &blocks, &bnn, w, &x0, &out.x_clue, head, steps, None)?;
             let start = (out.trajectory.x.get(0) - &x0).abs().sum_dim_intlist(1, false, Kind::Float);
             Ok(InitRow {
                 init: name.clone(),

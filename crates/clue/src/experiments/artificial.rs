@@ -159,7 +159,7 @@ impl Bench<'_> {
         let u1 =
             vec_f64(&tch::no_grad(|| self.bnn.decompose(x))?.weighted(self.weights.0, self.weights.1, self.weights.2))?;
         let dx = vec_f64(&(x - self.x0).abs().sum_dim_intlist(1, false, Kind::Float))?;
-        Ok(CurveRow {
+        let row = CurveRow {
             dataset: dataset.into(),
             unc_type: if self.aleatoric { "aleatoric" } else { "epistemic" }.into(),
             method: method.into(),
@@ -176,7 +176,17 @@ impl Bench<'_> {
             bnn_unc_after: mean(&u1),
             mean_steps: steps,
             n: dx.len(),
-        })
+        };
+        log::info!(
+            "{} {method} {hyper:.3e}: benefit {:.4}, ‖Δx‖₁ {:.3}, log p cost {:.2}, BNN uncertainty {:.4} → {:.4}",
+            row.unc_type,
+            row.mean_benefit,
+            row.mean_dx,
+            row.logpx_cost,
+            row.bnn_unc_before,
+            row.bnn_unc_after
+        );
+        Ok(row)
     }
 }
 

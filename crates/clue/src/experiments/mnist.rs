@@ -57,6 +57,7 @@ fn sweep_point(
         mean_l1: l1,
         valid_one_hot: in_range,
         mean_steps: steps,
+        frac_below_threshold: None,
     })
 }
 

@@ -205,7 +205,7 @@ pub(super) fn reject(u: &[f64], fraction: f64, max_rows: usize) -> (Vec<usize>, 
     (rejected, tau)
 }
 
-/// Mean, and fraction of rows where `after < before`.
+/// Mean before, mean after, and fraction of rows where `after < before`.
 pub(super) fn summary(before: &[f64], after: &[f64]) -> (f64, f64, f64) {
     let n = before.len().max(1) as f64;
     let mb = before.iter().sum::<f64>() / n;
@@ -225,10 +225,12 @@ pub(super) fn sweep_row(
     x: &Tensor,
     head: Head,
     steps: f64,
+    threshold: Option<f64>,
 ) -> Result<SweepRow> {
     let d0 = model.decompose(x0)?.weighted(w.0, w.1, w.2);
-    let d1 = model.decompose(x)?.weighted(w.0, w.1, w.2);
-    let (mb, ma, lower) = summary(&vec_f64(&d0)?, &vec_f64(&d1)?);
+    let u1 = vec_f64(&model.decompose(x)?.weighted(w.0, w.1, w.2))?;
+    let (mb, ma, lower) = summary(&vec_f64(&d0)?, &u1);
+    let below = threshold.map(|t| u1.iter().filter(|&&u| u < t).count() as f64 / u1.len().max(1) as f64);
     let p0 = predictions(&model.predictive_mean(x0)?, head, None)?;
     let p1 = predictions(&model.predictive_mean(x)?, head, None)?;
     let changed = match head {
@@ -238,7 +240,7 @@ pub(super) fn sweep_row(
         Head::Gaussian { .. } => p0.iter().zip(&p1).map(|(a, b)| (a - b).abs()).sum::<f64>() / p0.len().max(1) as f64,
     };
     let l1 = vec_f64(&(x - x0).abs().sum_dim_intlist(1, false, Kind::Float))?;
-    Ok(SweepRow {
+    let row = SweepRow {
         method: method.into(),
         hyper,
         n: l1.len(),
@@ -250,7 +252,17 @@ pub(super) fn sweep_row(
         mean_l1: l1.iter().sum::<f64>() / l1.len().max(1) as f64,
         valid_one_hot: blocks.validate_rows(x).is_ok(),
         mean_steps: steps,
-    })
+        frac_below_threshold: below,
+    };
+    log::info!(
+        "{method} {hyper:.3e}: {} rows, uncertainty {:.4} → {:.4} (lower for {:.1} %), ‖Δx‖₁ {:.3}",
+        row.n,
+        row.unc_before,
+        row.unc_after,
+        100.0 * row.frac_lower,
+        row.mean_l1
+    );
+    Ok(row)
 }
 
 pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
@@ -333,12 +345,23 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
         let clue = Clue::new(cfg.clue.params(lambda))?;
         let out = clue.explain(&bnn, &vae, &x0)?;
         let steps = out.returned.iter().sum::<usize>() as f64 / out.returned.len().max(1) as f64;
-        sweep.push(sweep_row("clue", lambda, &blocks, &bnn, w, &x0, &out.x_clue, head, steps)?);
+        sweep.push(sweep_row("clue", lambda, &blocks, &bnn, w, &x0, &out.x_clue, head, steps, Some(tau))?);
         push_rows(&mut clue_rows, "clue", lambda, &rejected, &out, head, data.y_stats, w)?;
         if cfg.clue.baselines {
             let inp = clue.explain(&bnn, &InputSpace, &x0)?;
             let steps = inp.returned.iter().sum::<usize>() as f64 / inp.returned.len().max(1) as f64;
-            sweep.push(sweep_row("input_space_clue", lambda, &blocks, &bnn, w, &x0, &inp.x_clue, head, steps)?);
+            sweep.push(sweep_row(
+                "input_space_clue",
+                lambda,
+                &blocks,
+                &bnn,
+                w,
+                &x0,
+                &inp.x_clue,
+                head,
+                steps,
+                Some(tau),
+            )?);
         }
         if li == 0 {
             headline = Some(out);
@@ -348,8 +371,8 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
         xai_core::device::seed_everything(seed + 200);
         let mut vaeac = crate::vaeac::Vaeac::new(blocks.clone(), cfg.vae.spec(&cfg.data.dataset), dev)?;
         let (xt, xv) = split_valid(&train_x, cfg.data.valid_fraction);
-        let f = vaeac.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
-        log::info!("U-FIDO's VAEAC: best validation objective {:.4} at epoch {}", f.best_val_elbo, f.best_epoch);
+        log::info!("U-FIDO: fitting its VAEAC inpainter");
+        vaeac.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
         vaeac.vs.freeze();
         let fill = |x: &Tensor, m: &Tensor| vaeac.inpaint(x, m, false);
         for &l1 in &cfg.clue.ufido_l1 {
@@ -360,13 +383,13 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
                 ..Default::default()
             };
             let out = crate::ufido::ufido(&bnn, &fill, &x0, &p)?;
-            sweep.push(sweep_row("ufido", l1, &blocks, &bnn, w, &x0, &out.x, head, p.iterations as f64)?);
+            sweep.push(sweep_row("ufido", l1, &blocks, &bnn, w, &x0, &out.x, head, p.iterations as f64, Some(tau))?);
         }
     }
     if cfg.clue.baselines {
         for &eta in &cfg.clue.sensitivity_steps {
             let xs = sensitivity_step(&bnn, &x0, eta, w)?;
-            sweep.push(sweep_row("sensitivity", eta, &blocks, &bnn, w, &x0, &xs, head, 1.0)?);
+            sweep.push(sweep_row("sensitivity", eta, &blocks, &bnn, w, &x0, &xs, head, 1.0, Some(tau))?);
         }
     }
     stages.push(("clue".into(), t.elapsed().as_secs_f64()));
