@@ -16,7 +16,8 @@ use tch::Device;
 use xai_core::run::RunDir;
 use xai_core::runner::{Outcome, Session};
 
-fn load_data(cfg: &Config, data_dir: &Path) -> Result<Dataset> {
+/// The config's dataset from `data_dir` (or generated, for the synthetic one).
+pub fn load_data(cfg: &Config, data_dir: &Path) -> Result<Dataset> {
     let d = &cfg.data;
     let sub = Subsets { train: d.train_subset, test: d.test_subset, holdout_test: d.holdout_test, seed: d.split_seed };
     match d.dataset {
