@@ -215,6 +215,58 @@ impl Vibi {
         tch::no_grad(|| self.approximate_t(&self.grid.mask(x, z), false))
     }
 
+    /// Recomputes the approximator's BatchNorm running statistics on the inputs the top-k
+    /// metric feeds it: `x` (normalised images, e.g. training images) masked by their own
+    /// top-k explanations, in batches of `batch_size`, averaged over batches with equal
+    /// weight (a cumulative average, like PyTorch's `momentum=None`) instead of the training
+    /// run's exponential average over relaxed samples. `bn_momentum` is the momentum the
+    /// approximator's BatchNorm layers were built with (0.1, PyTorch's default, for every net
+    /// in [`crate::nets`]): each batch's statistics are read back from one update that starts
+    /// at zero. Returns how many running-statistics tensors were recomputed.
+    pub fn recalibrate_approximator_bn(&mut self, x: &Tensor, batch_size: i64, bn_momentum: f64) -> Result<usize> {
+        if batch_size < 2 || x.size()[0] < batch_size {
+            return Err(VibiError::invalid(
+                "recalibrate_approximator_bn",
+                format!(
+                    "needs batch_size >= 2 and at least one full batch; got {batch_size} for {} images",
+                    x.size()[0]
+                ),
+            ));
+        }
+        if !(bn_momentum > 0.0 && bn_momentum <= 1.0) {
+            return Err(VibiError::invalid(
+                "recalibrate_approximator_bn",
+                format!("bn_momentum {bn_momentum} is not in (0, 1]"),
+            ));
+        }
+        let stats: Vec<Tensor> = self
+            .approximator_vs
+            .variables()
+            .into_iter()
+            .filter(|(name, _)| name.ends_with("running_mean") || name.ends_with("running_var"))
+            .map(|(_, t)| t)
+            .collect();
+        let mut sums: Vec<Tensor> = stats.iter().map(|t| t.zeros_like()).collect();
+        let mut batches = 0i64;
+        tch::no_grad(|| {
+            for xb in x.split(batch_size, 0).iter().filter(|b| b.size()[0] == batch_size) {
+                let t = self.grid.mask(xb, &self.explain(xb));
+                for s in &stats {
+                    let _ = s.shallow_clone().zero_();
+                }
+                let _ = self.approximator.forward_t(&t, true);
+                for (sum, s) in sums.iter_mut().zip(&stats) {
+                    *sum += s;
+                }
+                batches += 1;
+            }
+            for (s, sum) in stats.iter().zip(&sums) {
+                s.shallow_clone().copy_(&(sum / (bn_momentum * batches as f64)));
+            }
+        });
+        Ok(stats.len())
+    }
+
     /// The training forward pass (train mode, with gradient) under given Gumbel noise
     /// `[B, M, k, F]` (see [`crate::sampling::relaxed_khot_with_noise`]): what
     /// [`Vibi::train_step`] computes after warm-up, exposed so saved noise can be replayed.

@@ -65,6 +65,7 @@ fn short_training_beats_random_masking_and_writes_the_run_folder() {
             "eval.saliency_baseline=false",
             "eval.multishot_samples=4",
             "eval.figure_scale=1",
+            "eval.recalibrate_bn_images=512",
         ]),
     )
     .unwrap();
@@ -72,6 +73,8 @@ fn short_training_beats_random_masking_and_writes_the_run_folder() {
     let random = r.test_fid_random.unwrap();
     assert!(r.test_fid_topk >= random + 0.2, "top-k fidelity {} vs random {random}", r.test_fid_topk);
     assert!(r.test_hit_rate.unwrap() > 0.3, "hit rate {:?} (random 0.08)", r.test_hit_rate);
+    let recalibrated = r.test_fid_topk_recalibrated_bn.expect("asked for with eval.recalibrate_bn_images");
+    assert!(recalibrated >= random + 0.2, "recalibrated top-k fidelity {recalibrated} vs random {random}");
     let steps: Vec<StepRow> = read_rows(&out.folder.join("metrics.csv")).unwrap();
     assert_eq!(steps.len(), 150);
     for f in [
@@ -90,7 +93,9 @@ fn short_training_beats_random_masking_and_writes_the_run_folder() {
     assert!(out.verdict.starts_with("verdict smoke_synthetic: "), "{}", out.verdict);
     let table = std::fs::read_to_string(out.folder.join("paper_comparison.md")).unwrap();
     assert!(
-        table.contains("| test top-k fidelity |") && table.contains("0.8900"),
+        table.contains("| test top-k fidelity |")
+            && table.contains("0.8900")
+            && table.contains("| test top-k fidelity, BatchNorm statistics recomputed |"),
         "spec value in the paper column: {table}"
     );
     assert!(steps.iter().all(|r| r.seconds > 0.0), "every step logs its wall time");

@@ -148,6 +148,12 @@ pub struct EvalConfig {
     /// captions (1 gives the reference's bare 258×258 MNIST grid, without captions).
     #[serde(default = "three_u")]
     pub figure_scale: u32,
+    /// When > 0, after the test evaluation the approximator's BatchNorm running statistics
+    /// are recomputed on this many training images under their top-k masks
+    /// ([`crate::model::Vibi::recalibrate_approximator_bn`]) and the test top-k fidelity is
+    /// reported again beside the reference-comparable one. 0 (default): not done.
+    #[serde(default)]
+    pub recalibrate_bn_images: i64,
 }
 
 impl Default for EvalConfig {
@@ -160,6 +166,7 @@ impl Default for EvalConfig {
             batch_size: 500,
             strength_input: StrengthInput::Normalized,
             figure_scale: 1,
+            recalibrate_bn_images: 0,
         }
     }
 }
@@ -289,10 +296,14 @@ impl Config {
                 format!("epochs ({}) and batch_size ({}) must be positive", v.epochs, v.batch_size),
             ));
         }
-        if self.eval.batch_size <= 0 || self.eval.multishot_samples < 0 || self.eval.figure_scale == 0 {
+        if self.eval.batch_size <= 0
+            || self.eval.multishot_samples < 0
+            || self.eval.figure_scale == 0
+            || self.eval.recalibrate_bn_images < 0
+        {
             return Err(VibiError::invalid(
                 "eval",
-                "batch_size and figure_scale must be positive, multishot_samples >= 0",
+                "batch_size and figure_scale must be positive, multishot_samples and recalibrate_bn_images >= 0",
             ));
         }
         for (i, g) in self.grid.iter().enumerate() {

@@ -31,6 +31,8 @@ pub struct SummaryRow {
     pub test_mean_1mjs: f64,
     pub test_hit_rate: Option<f64>,
     pub test_saliency_fid: Option<f64>,
+    /// Test top-k fidelity after `[eval] recalibrate_bn_images` (absent when not asked).
+    pub test_fid_topk_recalibrated_bn: Option<f64>,
     pub reference_value: Option<f64>,
     pub delta: Option<f64>,
     pub train_images_per_s: Option<f64>,
@@ -70,6 +72,12 @@ pub fn report_rows(cfg: &Config, rows: &[SummaryRow]) -> Vec<Row> {
         out.push(
             spec(row, x.spec_test_fidelity).note("± is the 95% binomial CI; paper column: spec §8 PyTorch prototype"),
         );
+        if let Some(v) = r.test_fid_topk_recalibrated_bn {
+            out.push(
+                Row::new(format!("{id}test top-k fidelity, BatchNorm statistics recomputed"), v, Check::Report)
+                    .note("approximator's running statistics on training images under their top-k masks"),
+            );
+        }
         if let Some(rand) = r.test_fid_random {
             out.push(
                 spec(Row::new(format!("{id}test random-mask fidelity"), rand, Check::Report), x.spec_random_fidelity)
