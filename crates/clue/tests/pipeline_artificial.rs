@@ -114,10 +114,49 @@ fn bad_artificial_configs_are_errors() {
         ("artificial.select_quantile=1.5", "artificial.select_quantile"),
         ("artificial.gt_batch_size=1", "artificial.gt_batch_size"),
         ("artificial.tau_aleatoric=nan", "artificial.tau_aleatoric"),
+        ("artificial.sensitivity_categorical=\"round\"", "`round` is not `raw` or `project`"),
     ] {
         let err = format!("{:#}", go(tmp.path(), &["--set", set]).unwrap_err());
         assert!(err.contains(needle), "{set}: {err}");
     }
     let err = format!("{:#}", go(tmp.path(), &["--set", "data.dataset=\"mnist\""]).unwrap_err());
     assert!(err.contains("data.dataset"), "{err}");
+}
+
+/// `(method, hyper, valid_fraction, mean_dx_categorical)` of the aleatoric rows.
+fn validity(folder: &Path) -> Vec<(String, f64, f64, f64)> {
+    let text = std::fs::read_to_string(folder.join("curves.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (m, h, v, c) = (col("method"), col("hyper"), col("valid_fraction"), col("mean_dx_categorical"));
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .map(|f| (f[m].to_string(), f[h].parse().unwrap(), f[v].parse().unwrap(), f[c].parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn projected_sensitivity_steps_are_valid_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let done = go(
+        tmp.path(),
+        &[
+            "--set",
+            "artificial.sensitivity_categorical=\"project\"",
+            "--set",
+            "artificial.uncertainty_types=[\"aleatoric\"]",
+        ],
+    )
+    .unwrap();
+    let rows = validity(&done.folder);
+    let sens: Vec<_> = rows.iter().filter(|r| r.0 == "sensitivity").collect();
+    assert_eq!(sens.len(), 6);
+    // Raw steps leave every row off the simplex (the smoke's README table); projected ones
+    // are one-hot rows, and a changed block moves exactly 2 in L1, so the largest step, which
+    // flips categories, moves a positive amount.
+    assert!(sens.iter().all(|r| r.2 == 1.0), "{sens:?}");
+    let largest = sens.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    assert!(largest.3 > 0.0, "{largest:?}");
+    assert!(rows.iter().filter(|r| r.0 == "clue").all(|r| r.2 == 1.0), "CLUE decodes valid rows");
 }

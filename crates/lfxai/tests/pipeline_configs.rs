@@ -80,6 +80,7 @@ fn compat_defaults_are_the_papers_intent() {
     assert_eq!(c.baseline_draw(), BaselineDraw::OwnExample);
     assert!(!c.train_mode().unwrap(), "explanations in eval mode");
     assert!(!c.gradshap_batch_baselines && !c.simclr_lr_quirk && !c.cifar_examples_from_test_split);
+    assert!(!c.pretext_dknn_raw_pixels && !c.classifier_double_softmax);
     let gs = |cfg: &Config| {
         cfg.feature_methods().unwrap().into_iter().find(|m| matches!(m, FeatureMethod::GradientShap { .. })).unwrap()
     };

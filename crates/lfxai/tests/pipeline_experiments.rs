@@ -134,6 +134,47 @@ fn pretext_experiment_end_to_end() {
     assert!(h > 5 * 28 * 3 && w > 5 * 28 * 3, "several digit rows of five columns: {w}×{h}");
 }
 
+/// Row `i`, column `j` of a 4×4 pretext CSV (header row and task column skipped).
+fn cell(csv: &str, i: usize, j: usize) -> f64 {
+    csv.lines().nth(i + 1).unwrap().split(',').nth(j + 1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn pretext_compat_flags_change_only_their_part() {
+    if !mnist_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = [
+        "run.seeds=[1]",
+        "data.n_train=100",
+        "data.n_test=20",
+        "train.epochs=1",
+        "train.batch_size=50",
+        "features.gs_samples=1",
+        "features.batch_size=20",
+        "examples.n_subtrain=20",
+    ];
+    let tables = |extra: &[&str]| {
+        let args = sets(&[&tiny[..], extra].concat());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let a = run(PRETEXT, dir.path(), &args).unwrap();
+        let read = |f: &str| std::fs::read_to_string(a.folder.join("pretext").join(f)).unwrap();
+        (read("feature_pearson_run0.csv"), read("example_pearson_run0.csv"))
+    };
+    let (features, examples) = tables(&[]);
+    // P8: 0–255 pixels reach only the DKNN latents, so the feature maps are untouched.
+    let (raw_features, raw_examples) = tables(&["compat.pretext_dknn_raw_pixels=true"]);
+    assert_eq!(features, raw_features);
+    assert_ne!(examples, raw_examples);
+    // P9: the double softmax trains only the classifier: autoencoder pairs are untouched
+    // (reconstruction–denoising, 0–1), pairs with the classifier (task 3) move.
+    let (ds_features, ds_examples) = tables(&["compat.classifier_double_softmax=true"]);
+    assert_eq!((cell(&features, 0, 1), cell(&examples, 0, 1)), (cell(&ds_features, 0, 1), cell(&ds_examples, 0, 1)));
+    assert_ne!(cell(&features, 0, 3), cell(&ds_features, 0, 3));
+    assert_ne!(cell(&examples, 0, 3), cell(&ds_examples, 0, 3));
+}
+
 #[test]
 fn disvae_experiment_end_to_end() {
     if !mnist_present() {

@@ -196,6 +196,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     let ds = cfg.data.dataset.clone();
     let seed = cfg.run.seed();
     let dev = session.device;
+    let project_sensitivity = a.project_sensitivity()?;
     let t0 = Instant::now();
     let mut stages: Vec<(String, f64)> = vec![];
     let mut stage = |name: &str, t: Instant| stages.push((name.into(), t.elapsed().as_secs_f64()));
@@ -358,6 +359,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
         for (i, &eta) in a.sensitivity_steps.values().iter().enumerate() {
             let (row, _) = cells.get_or_run(&format!("{unc}-sensitivity-{i:02}"), || -> Result<CurveRow> {
                 let x = sensitivity_step(&bnn, &x0, eta, weights)?;
+                let x = if project_sensitivity { blocks.hard(&x) } else { x };
                 bench.measure(&ds, "sensitivity", eta, &x, 1.0)
             })?;
             curves.push(row);

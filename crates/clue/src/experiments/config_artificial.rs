@@ -122,6 +122,11 @@ pub struct ArtificialConfig {
     pub clue_lambdas: Grid,
     pub ufido_l1: Grid,
     pub sensitivity_steps: Grid,
+    /// `raw` (spec §7): Sensitivity's step is scored as it is, fractional one-hot entries
+    /// included, which the argmax-scored log p_gt cannot see. `project`: each categorical
+    /// block is snapped to the one-hot of its argmax after the step, so every
+    /// counterfactual is a valid row and its cost is visible.
+    pub sensitivity_categorical: String,
     pub max_steps_aleatoric: usize,
     pub max_steps_epistemic: usize,
     pub ufido_iterations: usize,
@@ -157,6 +162,7 @@ impl Default for ArtificialConfig {
             clue_lambdas: Grid { min: 1e-4, max: 30.0, n: 30 },
             ufido_l1: Grid { min: 1e-5, max: 100.0, n: 30 },
             sensitivity_steps: Grid { min: 1e-3, max: 200.0, n: 20 },
+            sensitivity_categorical: "raw".into(),
             max_steps_aleatoric: 55,
             max_steps_epistemic: 65,
             ufido_iterations: 30,
@@ -246,6 +252,16 @@ impl ArtificialConfig {
         self.clue_lambdas.validate("artificial.clue_lambdas")?;
         self.ufido_l1.validate("artificial.ufido_l1")?;
         self.sensitivity_steps.validate("artificial.sensitivity_steps")?;
+        self.project_sensitivity()?;
         Ok(())
+    }
+
+    /// Whether Sensitivity's categorical blocks are snapped to one-hots (`project`).
+    pub fn project_sensitivity(&self) -> Result<bool> {
+        match self.sensitivity_categorical.as_str() {
+            "raw" => Ok(false),
+            "project" => Ok(true),
+            other => bail!("artificial.sensitivity_categorical: `{other}` is not `raw` or `project`"),
+        }
     }
 }

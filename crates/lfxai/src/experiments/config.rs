@@ -204,6 +204,12 @@ pub struct CompatConfig {
     pub simclr_lr_quirk: bool,
     /// CIFAR-10 candidate examples drawn from the test split, as the reference does (P7).
     pub cifar_examples_from_test_split: bool,
+    /// `pretext`: the DKNN latents encode 0–255 pixels, as the reference does, although every
+    /// model was trained on [0, 1] (P8). Feature maps are unaffected.
+    pub pretext_dknn_raw_pixels: bool,
+    /// `pretext`: the classifier is trained on the cross-entropy of its softmax outputs
+    /// treated as logits, the reference's double softmax (P9).
+    pub classifier_double_softmax: bool,
 }
 
 impl Default for CompatConfig {
@@ -214,6 +220,8 @@ impl Default for CompatConfig {
             explain_mode: "eval".into(),
             simclr_lr_quirk: false,
             cifar_examples_from_test_split: false,
+            pretext_dknn_raw_pixels: false,
+            classifier_double_softmax: false,
         }
     }
 }

@@ -40,13 +40,17 @@ fn train_classifier(
     let mut opt = AdamConfig::lr(t.lr).weight_decay(t.weight_decay).build(&clf.vs)?;
     let mut rng = xai_core::data::rng(seed);
     let mut stopper = EarlyStopping::new(t.patience.max(1), 0.0);
+    let double_softmax = cfg.compat.classifier_double_softmax;
+    let loss = |x: &Tensor, y: &Tensor, train: bool| {
+        let logits = clf.logits(x, train);
+        let logits = if double_softmax { logits.softmax(-1, logits.kind()) } else { logits };
+        logits.cross_entropy_for_logits(y)
+    };
     for epoch in 1..=t.epochs {
         for b in xai_core::train::batches(&[&data.train_x, &data.train_y], t.batch_size, t.shuffle, &mut rng)? {
-            let loss = clf.logits(&b[0], true).cross_entropy_for_logits(&b[1]);
-            opt.backward_step(&loss);
+            opt.backward_step(&loss(&b[0], &b[1], true));
         }
-        let held =
-            tch::no_grad(|| clf.logits(&data.test_x, false).cross_entropy_for_logits(&data.test_y)).double_value(&[]);
+        let held = tch::no_grad(|| loss(&data.test_x, &data.test_y, false)).double_value(&[]);
         log::info!("seed {seed} classifier epoch {epoch}/{}: held-out cross-entropy {held:.4}", t.epochs);
         if stopper.update(epoch, held, &clf.vs) == Decision::Stop {
             break;
@@ -106,8 +110,10 @@ fn run_seed(session: &Session<'_, Config>, seed: u64, run: usize) -> anyhow::Res
             .step_by(bs as usize)
             .map(|s| label_free_attribution(encoder, &data.test_x.narrow(0, s, bs.min(n - s)), &data.baseline, &gs))
             .collect::<crate::Result<Vec<_>>>()?;
-        let h = tch::no_grad(|| encoder(&data.test_x));
-        let hs = tch::no_grad(|| encoder(&xsub));
+        let latents = |x: &Tensor| {
+            tch::no_grad(|| if cfg.compat.pretext_dknn_raw_pixels { encoder(&(x * 255.0)) } else { encoder(x) })
+        };
+        let (h, hs) = (latents(&data.test_x), latents(&xsub));
         Ok((Tensor::cat(&attr, 0).abs(), dknn_scores(&h, &hs)?))
     };
     for task in TASKS {
