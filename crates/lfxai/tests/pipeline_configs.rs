@@ -58,6 +58,11 @@ fn reduced_configs_cut_what_their_headers_say() {
     assert_eq!(reduced.examples.n_subtest, paper.examples.n_subtest);
     assert_eq!(reduced.train.epochs, paper.train.epochs);
 
+    let (paper, reduced) = (load("mnist_disvae.toml"), load("mnist_disvae_reduced.toml"));
+    assert_eq!((reduced.run.seeds.clone(), reduced.train.epochs, reduced.data.n_test), (vec![1, 2], 5, 2000));
+    assert_eq!((reduced.data.n_train, reduced.train.batch_size), (paper.data.n_train, paper.train.batch_size));
+    assert_eq!((&reduced.disvae.betas, &reduced.disvae.losses), (&paper.disvae.betas, &paper.disvae.losses));
+
     let (paper, reduced) = (load("dsprites_disvae.toml"), load("dsprites_disvae_reduced.toml"));
     assert_eq!((paper.run.seeds.len(), paper.train.epochs), (5, 100));
     assert_eq!((reduced.run.seeds.clone(), reduced.train.epochs), (vec![1], 3));
