@@ -15,6 +15,17 @@ const TINY_FEATURES: [&str; 7] = [
     "features.perturb_pct=[5, 20, 100]",
 ];
 
+const TINY_PRETEXT: [&str; 8] = [
+    "run.seeds=[1]",
+    "data.n_train=100",
+    "data.n_test=20",
+    "train.epochs=1",
+    "train.batch_size=50",
+    "features.gs_samples=1",
+    "features.batch_size=20",
+    "examples.n_subtrain=20",
+];
+
 #[test]
 fn features_experiment_end_to_end_and_deterministic() {
     if !mnist_present() {
@@ -96,16 +107,7 @@ fn pretext_experiment_end_to_end() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let args = sets(&[
-        "run.seeds=[1]",
-        "data.n_train=100",
-        "data.n_test=20",
-        "train.epochs=1",
-        "train.batch_size=50",
-        "features.gs_samples=1",
-        "features.batch_size=20",
-        "examples.n_subtrain=20",
-    ]);
+    let args = sets(&TINY_PRETEXT);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = run(PRETEXT, dir.path(), &args).unwrap();
     for f in [
@@ -145,18 +147,8 @@ fn pretext_compat_flags_change_only_their_part() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let tiny = [
-        "run.seeds=[1]",
-        "data.n_train=100",
-        "data.n_test=20",
-        "train.epochs=1",
-        "train.batch_size=50",
-        "features.gs_samples=1",
-        "features.batch_size=20",
-        "examples.n_subtrain=20",
-    ];
     let tables = |extra: &[&str]| {
-        let args = sets(&[&tiny[..], extra].concat());
+        let args = sets(&[&TINY_PRETEXT[..], extra].concat());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let a = run(PRETEXT, dir.path(), &args).unwrap();
         let read = |f: &str| std::fs::read_to_string(a.folder.join("pretext").join(f)).unwrap();
