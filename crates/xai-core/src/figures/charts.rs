@@ -259,8 +259,56 @@ fn draw<DB: DrawingBackend>(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         ctx.draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, colour.filled())))?;
     }
-    ctx.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    let entries = chart.series.len() + extras.references.len();
+    ctx.configure_series_labels()
+        .position(legend_position(p, entries))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
+}
+
+/// The legend's place: the candidate box (corners first, then edge middles) that covers
+/// the fewest curve samples, so it hides as little data as it can. The box size is an
+/// estimate: a third of the plot wide, 22 px per entry on a ≈ 400 px tall plot.
+fn legend_position(p: &Prepared, entries: usize) -> SeriesLabelPosition {
+    use SeriesLabelPosition::*;
+    let (w, h) = (0.34, ((entries as f64 * 22.0 + 16.0) / 400.0).min(0.9));
+    let norm = |(x, y): (f64, f64)| {
+        ((x - p.xr.0) / (p.xr.1 - p.xr.0).max(1e-300), (y - p.yr.0) / (p.yr.1 - p.yr.0).max(1e-300))
+    };
+    // Points, 16 samples along every segment between them, and the band edges.
+    let mut samples: Vec<(f64, f64)> = vec![];
+    for pts in &p.pts {
+        samples.extend(pts.iter().map(|&q| norm(q)));
+        for seg in pts.windows(2) {
+            let (a, b) = (norm(seg[0]), norm(seg[1]));
+            samples.extend((1..16).map(|k| {
+                let t = k as f64 / 16.0;
+                (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))
+            }));
+        }
+    }
+    for band in p.bands.iter().flatten() {
+        samples.extend(band.iter().flat_map(|&(x, lo, hi)| [norm((x, lo)), norm((x, hi))]));
+    }
+    let (mid_x, mid_y) = ((0.5 - w / 2.0, 0.5 + w / 2.0), (0.5 - h / 2.0, 0.5 + h / 2.0));
+    let candidates = [
+        (UpperRight, (1.0 - w, 1.0), (1.0 - h, 1.0)),
+        (UpperLeft, (0.0, w), (1.0 - h, 1.0)),
+        (LowerRight, (1.0 - w, 1.0), (0.0, h)),
+        (LowerLeft, (0.0, w), (0.0, h)),
+        (MiddleRight, (1.0 - w, 1.0), mid_y),
+        (MiddleLeft, (0.0, w), mid_y),
+        (UpperMiddle, mid_x, (1.0 - h, 1.0)),
+        (LowerMiddle, mid_x, (0.0, h)),
+    ];
+    let covered = |(x0, x1): (f64, f64), (y0, y1): (f64, f64)| {
+        samples.iter().filter(|&&(x, y)| x >= x0 && x <= x1 && y >= y0 && y <= y1).count()
+    };
+    // `min_by_key` keeps the first of equal counts: the upper right wins ties.
+    let (best, _, _) = candidates.into_iter().min_by_key(|&(_, xs, ys)| covered(xs, ys)).expect("candidates");
+    best
 }
 
 /// Draws a bar chart with optional error bars to a PNG atomically.
@@ -315,6 +363,25 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], path: &Path) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn prepared(series: Vec<Series>) -> Prepared {
+        prepare(&LineChart { series, ..Default::default() }, &ChartExtras::default()).unwrap()
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_curves_are_not() {
+        let line = |name: &str, y: Vec<f64>| Series { name: name.into(), x: vec![0.0, 50.0, 100.0], y, band: None };
+        // Rising curves fill the upper right and the lower left.
+        let rising = prepared(vec![line("a", vec![0.0, 5.0, 10.0]), line("b", vec![0.0, 6.0, 10.0])]);
+        assert!(matches!(legend_position(&rising, 2), SeriesLabelPosition::UpperLeft));
+        // Curves that meet at the right edge (similarity rates) leave the upper left free too,
+        // never the middle right where they meet.
+        let meeting = prepared(vec![line("most", vec![1.0, 0.8, 0.5]), line("least", vec![0.1, 0.2, 0.5])]);
+        assert!(!matches!(legend_position(&meeting, 2), SeriesLabelPosition::MiddleRight));
+        // Falling curves leave the upper right free, the first candidate.
+        let falling = prepared(vec![line("a", vec![10.0, 5.0, 0.0])]);
+        assert!(matches!(legend_position(&falling, 1), SeriesLabelPosition::UpperRight));
+    }
 
     #[test]
     fn charts_write_pngs() {
