@@ -78,6 +78,27 @@ pub fn image_cdep(
     masks: &Tensor,
     opts: &crate::cd::CdOptions,
 ) -> Result<Tensor> {
+    let nb = blob_count(x, masks)?;
+    let d = model.cd_blobs(x, &masks.to_device(x.device()), opts)?;
+    Ok(image_blobs(&d, nb))
+}
+
+/// [`image_cdep`] and the eval-mode logits of `x` from the same pass (see
+/// [`crate::cd::Sequential::cd_blobs_with_logits`]): the prediction loss of a network
+/// without active dropout can use them and skip its own forward and backward pass.
+pub fn image_cdep_with_logits(
+    model: &crate::cd::Sequential,
+    x: &Tensor,
+    masks: &Tensor,
+    opts: &crate::cd::CdOptions,
+) -> Result<(Tensor, Tensor)> {
+    let nb = blob_count(x, masks)?;
+    let (d, logits) = model.cd_blobs_with_logits(x, &masks.to_device(x.device()), opts)?;
+    Ok((image_blobs(&d, nb), logits))
+}
+
+/// The number of blobs in `masks`, after checking the stack fits `x`'s positions.
+fn blob_count(x: &Tensor, masks: &Tensor) -> Result<i64> {
     let ms = masks.size();
     let per_example = &x.size()[1..];
     let pos = if x.dim() == 4 { &per_example[1..] } else { per_example };
@@ -91,7 +112,5 @@ pub fn image_cdep(
             ),
         });
     }
-    let nb = ms[0];
-    let d = model.cd_blobs(x, &masks.to_device(x.device()), opts)?;
-    Ok(image_blobs(&d, nb))
+    Ok(ms[0])
 }

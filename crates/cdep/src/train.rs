@@ -107,6 +107,9 @@ pub struct Trained {
 pub type PredLossFn<'a> = Box<dyn FnMut(&Tensor) -> Result<Tensor> + 'a>;
 /// The penalty on the examples `idx`, handed to the sink in one or more chunks.
 pub type PenaltyFn<'a> = Box<dyn FnMut(&Tensor, &mut dyn FnMut(Tensor) -> Result<()>) -> Result<()> + 'a>;
+/// Prediction loss and penalty on the examples `idx` from one shared pass (see
+/// [`crate::penalty::image_cdep_with_logits`]).
+pub type JointFn<'a> = Box<dyn FnMut(&Tensor) -> Result<(Tensor, Tensor)> + 'a>;
 /// Validation loss and named metrics after an epoch.
 pub type EvaluateFn<'a> = Box<dyn FnMut() -> Result<EvalOut> + 'a>;
 /// Sees each epoch's log (to append it to a CSV, snapshot weights…).
@@ -117,6 +120,10 @@ pub struct Hooks<'a> {
     pub batching: Batching<'a>,
     pub pred_loss: PredLossFn<'a>,
     pub penalty: PenaltyFn<'a>,
+    /// When set, used instead of `pred_loss` and `penalty` for steps with `λ > 0` (not
+    /// with `double_step`): one pass and one backward for both. It must compute the same
+    /// two quantities (equal up to float rounding).
+    pub joint: Option<JointFn<'a>>,
     pub evaluate: EvaluateFn<'a>,
     pub on_epoch: OnEpochFn<'a>,
 }
@@ -131,7 +138,7 @@ pub fn train(
     rng: &mut ChaCha8Rng,
     hooks: Hooks<'_>,
 ) -> Result<Trained> {
-    let Hooks { mut batching, mut pred_loss, mut penalty, mut evaluate, mut on_epoch } = hooks;
+    let Hooks { mut batching, mut pred_loss, mut penalty, mut joint, mut evaluate, mut on_epoch } = hooks;
     let lambda = crate::penalty::check_lambda(spec.lambda)?;
     let device = vs.device();
     let parts = Cell::new((0.0f64, 0.0f64));
@@ -166,7 +173,8 @@ pub fn train(
                 Batching::Shuffled(n) => batch_indices(*n, spec.batch_size, true, rng, device),
                 Batching::Custom(f) => f(rng),
             };
-            let r = train_epoch(spec, lambda, &mut *opt, &batches, device, &mut pred_loss, &mut penalty);
+            let losses = Losses { pred: &mut pred_loss, penalty: &mut penalty, joint: joint.as_mut() };
+            let r = train_epoch(spec, lambda, &mut *opt, &batches, device, losses);
             train_secs.set(train_secs.get() + t.elapsed().as_secs_f64());
             let (l, p) = r.map_err(keep)?;
             parts.set((l, p));
@@ -197,6 +205,13 @@ pub fn train(
     Ok(Trained { epochs: logs, sec_per_epoch: train_secs.get() / n })
 }
 
+/// The loss hooks of one epoch.
+struct Losses<'h, 'a> {
+    pred: &'h mut PredLossFn<'a>,
+    penalty: &'h mut PenaltyFn<'a>,
+    joint: Option<&'h mut JointFn<'a>>,
+}
+
 /// One pass over the training set; returns the mean prediction loss and penalty.
 fn train_epoch(
     spec: &LoopSpec,
@@ -204,9 +219,9 @@ fn train_epoch(
     opt: &mut dyn Optimizer,
     batches: &[Tensor],
     device: Device,
-    pred_loss: &mut impl FnMut(&Tensor) -> Result<Tensor>,
-    penalty: &mut impl FnMut(&Tensor, &mut dyn FnMut(Tensor) -> Result<()>) -> Result<()>,
+    losses: Losses<'_, '_>,
 ) -> Result<(f64, f64)> {
+    let Losses { pred: pred_loss, penalty, mut joint } = losses;
     let zero = || Tensor::zeros([], (Kind::Float, device));
     let (mut loss_sum, mut pen_sum) = (zero(), zero());
     let n_batches = batches.len().max(1) as f64;
@@ -222,7 +237,14 @@ fn train_epoch(
                 Ok(())
             })
         };
-        if lambda > 0.0 && spec.double_step {
+        let fused = if spec.double_step || lambda == 0.0 { None } else { joint.as_deref_mut() };
+        if let Some(joint) = fused {
+            let (loss, pen) = joint(idx)?;
+            (&loss + &pen * lambda).f_backward()?;
+            opt.step();
+            loss_sum += loss.detach();
+            pen_batch += pen.detach();
+        } else if lambda > 0.0 && spec.double_step {
             backprop_penalty(&mut pen_batch)?;
             opt.step();
             opt.zero_grad();

@@ -104,6 +104,55 @@ fn stacked_gradient_equals_per_blob_through_every_layer_kind() {
     check(&vs, &net, &x, &masks, "every layer kind");
 }
 
+/// The shared pass of a training step: `cd_blobs_with_logits` returns the eval-mode
+/// logits (with gradients) beside the decomposition, and `loss + λ·penalty` from that one
+/// pass has the gradient of the two-pass step (a training forward, then the CD penalty).
+#[test]
+fn shared_pass_logits_are_the_forward_and_give_the_two_pass_gradient() {
+    tch::manual_seed(23);
+    let vs = VarStore::new(Device::Cpu);
+    let net = nets::mnist_cnn(&vs.root(), 3, 64).unwrap();
+    assert!(net.train_forward_is_eval(), "the MNIST network has no dropout");
+    let digit = Tensor::zeros([6, 3, 28, 28], F);
+    digit.narrow(2, 8, 12).narrow(3, 10, 8).copy_(&Tensor::rand([6, 3, 12, 8], F));
+    let x = Tensor::randn([6, 3, 28, 28], F) * 0.1 + &digit;
+    let y = Tensor::from_slice(&[0i64, 3, 9, 1, 4, 7]);
+    let masks = Tensor::rand([3, 28, 28], F).ge(0.8).to_kind(Kind::Float);
+    let lambda = 50.0;
+    let loss = |logits: &Tensor| logits.log_softmax(-1, Kind::Float).nll_loss(&y);
+    for opts in [CdOptions::reference(), CdOptions::symmetric(), CdOptions::forward_order()] {
+        let (_, logits) = net.cd_blobs_with_logits(&x, &masks, &opts).unwrap();
+        let forward = net.forward(&x, false).unwrap();
+        let off = (&logits - &forward).abs().max().double_value(&[]);
+        assert!(off < 1e-5, "{opts:?}: shared-pass logits off the forward by {off}");
+        let (js, jg) = penalty_and_grad(&vs, || {
+            let (pen, logits) = penalty::image_cdep_with_logits(&net, &x, &masks, &opts).unwrap();
+            loss(&logits) + pen * lambda
+        });
+        let (ts, tg) = penalty_and_grad(&vs, || {
+            loss(&net.forward(&x, true).unwrap()) + penalty::image_cdep(&net, &x, &masks, &opts).unwrap() * lambda
+        });
+        assert!((js - ts).abs() < 1e-5 * ts.abs().max(1.0), "{opts:?}: objective {js} vs {ts}");
+        let scale = tg.abs().max().double_value(&[]);
+        let err = (&jg - &tg).abs().max().double_value(&[]);
+        assert!(err < 1e-4 * scale, "{opts:?}: gradient off by {err} (largest {scale})");
+    }
+    // No blobs: still the logits.
+    let (d, logits) = net.cd_blobs_with_logits(&x, &masks.narrow(0, 0, 0), &CdOptions::reference()).unwrap();
+    assert_eq!((d.rel.size(), logits.size()), (vec![0, 10], vec![6, 10]));
+    assert!(logits.requires_grad(), "the logits carry gradients");
+}
+
+/// Only networks whose training forward equals the eval one may share the pass.
+#[test]
+fn active_dropout_or_custom_layers_rule_out_the_shared_pass() {
+    let with = |layer: Layer| Sequential::new(vec![Layer::Flatten, layer]).train_forward_is_eval();
+    assert!(with(Layer::Dropout { p: 0.0 }));
+    assert!(!with(Layer::Dropout { p: 0.5 }));
+    let id: cdep::cd::CustomFn = std::sync::Arc::new(|x: &Tensor, _| Ok(x.shallow_clone()));
+    assert!(!with(Layer::Custom { name: "id".into(), forward: id }));
+}
+
 /// A blob stack whose images do not match the input's is a named error, not a libtorch
 /// panic, on every entry point.
 #[test]

@@ -3,8 +3,11 @@
 //! and optionally of every method with the ratio to vanilla:
 //! `cargo run --release -p cdep --bin cdep-bench -- --threads 2`.
 //!
-//! A step is what `cdep::train` does per batch: forward in train mode and the prediction
-//! loss, its backward, the blobs' CD and penalty, `λ ×` its backward, the optimiser step.
+//! A step is what `cdep::train` does per batch: on these dropout-free networks one CD pass
+//! of the blobs whose logits also give the prediction loss, one backward of
+//! `loss + λ·penalty` (columns "cd+penalty" and "cd backward"), the optimiser step. With
+//! `--two-pass`, the step as it was before that sharing: forward in train mode and the
+//! prediction loss, its backward, the blobs' CD and penalty, `λ ×` its backward.
 //! Every phase is timed by wall clock (the CPU backend runs synchronously), every step on
 //! its own; scenarios take turns round by round, so a load spike from other processes
 //! hits them alike. Min and median are over all timed steps.
@@ -42,6 +45,10 @@ struct Args {
     /// DecoyMNIST batch (the paper's: 64).
     #[arg(long, default_value_t = 64)]
     decoy_batch: i64,
+    /// Time the two-pass step (a separate training forward and backward before the CD
+    /// pass and its backward) instead of the shared pass.
+    #[arg(long)]
+    two_pass: bool,
     /// Only the scenarios whose name contains this (e.g. `colormnist cdep`).
     #[arg(long)]
     only: Option<String>,
@@ -89,6 +96,7 @@ struct Scenario {
     cd: CdOptions,
     lambda: f64,
     rng: ChaCha8Rng,
+    two_pass: bool,
     steps: Vec<Phases>,
     peak_mb: f64,
 }
@@ -103,6 +111,21 @@ impl Scenario {
             t = Instant::now();
         };
         self.opt.zero_grad();
+        match &self.blobs {
+            Some(blobs) if !self.two_pass => {
+                let masks = blobs.draw(&mut self.rng, Device::Cpu);
+                let (pen, logits) = penalty::image_cdep_with_logits(&self.net, &self.x, &masks, &self.cd)?;
+                let loss = logits.log_softmax(-1, Kind::Float).nll_loss(&self.y);
+                lap(&mut p.cd);
+                (loss + pen * self.lambda).f_backward()?;
+                lap(&mut p.cd_backward);
+                self.opt.step();
+                lap(&mut p.optim);
+                p.cpu = cpu_seconds() - cpu0;
+                return Ok(p);
+            }
+            _ => {}
+        }
         let loss = self.net.forward(&self.x, true)?.log_softmax(-1, Kind::Float).nll_loss(&self.y);
         lap(&mut p.forward);
         loss.f_backward()?;
@@ -167,6 +190,7 @@ fn scenario(
     cd: CdOptions,
     lambda: f64,
     reference: Option<(f64, f64, f64)>,
+    two_pass: bool,
 ) -> Result<Scenario> {
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
@@ -185,6 +209,7 @@ fn scenario(
         cd,
         lambda,
         rng: ChaCha8Rng::seed_from_u64(0),
+        two_pass,
         steps: vec![],
         peak_mb: 0.0,
     })
@@ -196,9 +221,9 @@ fn cdep_table(args: &Args) -> Result<()> {
     // Issue 12's figures (official code, same libtorch kernels, 2 threads) and targets.
     let color_ref = Some((2.06, 2.28, 1.03));
     let decoy_ref = Some((0.089, 0.089, 0.045));
-    let (cb, db) = (args.color_batch, args.decoy_batch);
+    let (cb, db, tp) = (args.color_batch, args.decoy_batch, args.two_pass);
     let mut all = vec![
-        scenario("colormnist vanilla", 3, 500, cb, 1e-3, None, CdOptions::symmetric(), 0.0, None)?,
+        scenario("colormnist vanilla", 3, 500, cb, 1e-3, None, CdOptions::symmetric(), 0.0, None, tp)?,
         scenario(
             "colormnist cdep symmetric",
             3,
@@ -209,6 +234,7 @@ fn cdep_table(args: &Args) -> Result<()> {
             CdOptions::symmetric(),
             1000.0,
             color_ref,
+            tp,
         )?,
         scenario(
             "colormnist cdep reference",
@@ -220,8 +246,9 @@ fn cdep_table(args: &Args) -> Result<()> {
             CdOptions::reference(),
             1000.0,
             color_ref,
+            tp,
         )?,
-        scenario("decoymnist vanilla", 1, 256, db, 1e-4, None, CdOptions::symmetric(), 0.0, None)?,
+        scenario("decoymnist vanilla", 1, 256, db, 1e-4, None, CdOptions::symmetric(), 0.0, None, tp)?,
         scenario(
             "decoymnist cdep symmetric",
             1,
@@ -232,6 +259,7 @@ fn cdep_table(args: &Args) -> Result<()> {
             CdOptions::symmetric(),
             1000.0,
             decoy_ref,
+            tp,
         )?,
         scenario(
             "decoymnist cdep reference",
@@ -243,6 +271,7 @@ fn cdep_table(args: &Args) -> Result<()> {
             CdOptions::reference(),
             1000.0,
             decoy_ref,
+            tp,
         )?,
     ];
     if let Some(only) = &args.only {
@@ -260,8 +289,11 @@ fn cdep_table(args: &Args) -> Result<()> {
         }
     }
     println!(
-        "per training step, {} threads, {} rounds × {} steps (min / median seconds):\n",
-        args.threads, args.rounds, args.steps
+        "per training step ({}), {} threads, {} rounds × {} steps (min / median seconds):\n",
+        if tp { "two passes" } else { "CDEP: one shared CD pass" },
+        args.threads,
+        args.rounds,
+        args.steps
     );
     println!(
         "{:<27} {:>6} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>8} {:>8}",

@@ -42,9 +42,19 @@ enum Parts {
     /// Relevant parts `[n·B, …]` (blob-major) and the shared total `[B, …]`, which is the
     /// forward activation and carries gradients (γ = total − β depends on the weights).
     Shared { rel: Vec<Chunk>, total: Tensor },
-    /// `[β; γ]` of each chunk's blobs, and the forward activation `h` `[B, …]` (no
-    /// gradient) that picks the max-pool winners.
-    Pair { both: Vec<Chunk>, h: Tensor },
+    /// `[β; γ]` of each chunk's blobs, and the forward activation `h` `[B, …]` that
+    /// picks the max-pool winners; it carries gradients only when `graph` (the caller
+    /// wants the logits too, see [`Sequential::cd_blobs_with_logits`]).
+    Pair { both: Vec<Chunk>, h: Tensor, graph: bool },
+}
+
+/// Runs `f` recording the autograd graph only when `graph`.
+fn on_graph<T>(graph: bool, f: impl FnOnce() -> T) -> T {
+    if graph {
+        f()
+    } else {
+        tch::no_grad(f)
+    }
 }
 
 fn map_chunks(chunks: &[Chunk], f: impl Fn(&Tensor, i64) -> Result<Tensor>) -> Result<Vec<Chunk>> {
@@ -77,14 +87,39 @@ impl Sequential {
     /// Returns `(β, γ)` of shape `[n·B, C]`, blob-major. Equals `n` calls of
     /// [`Sequential::cd`] in every mode (up to float rounding with the symmetric split).
     pub fn cd_blobs(&self, x: &Tensor, masks: &Tensor, opts: &CdOptions) -> Result<Decomp> {
+        Ok(self.stacked(x, masks, opts, false)?.0)
+    }
+
+    /// [`Sequential::cd_blobs`] and the logits of the eval-mode forward pass `[B, C]`,
+    /// with gradients, from the same pass. The decomposition needs that forward pass
+    /// anyway (its max-pool winners; with the symmetric split it is the shared total), so
+    /// a training step whose prediction loss may use eval-mode logits (no active dropout,
+    /// see [`Sequential::train_forward_is_eval`]) saves a forward and a backward pass.
+    pub fn cd_blobs_with_logits(&self, x: &Tensor, masks: &Tensor, opts: &CdOptions) -> Result<(Decomp, Tensor)> {
+        self.stacked(x, masks, opts, true)
+    }
+
+    /// Whether the training forward pass equals the eval one: no dropout with `p > 0`
+    /// and no custom layer (whose train mode is unknown). Batch norm here always uses its
+    /// running statistics.
+    pub fn train_forward_is_eval(&self) -> bool {
+        self.layers().iter().all(|l| match l {
+            Layer::Dropout { p } => *p == 0.0,
+            Layer::Custom { .. } => false,
+            _ => true,
+        })
+    }
+
+    fn stacked(&self, x: &Tensor, masks: &Tensor, opts: &CdOptions, graph: bool) -> Result<(Decomp, Tensor)> {
         let n = *masks
             .size()
             .first()
             .ok_or_else(|| CdepError::invalid("blob stack", "a scalar is not a stack of masks"))?;
         if n == 0 {
             // No blobs: the logits' shape with no rows.
-            let logits = tch::no_grad(|| self.forward(&x.narrow(0, 0, 0), false))?;
-            return Ok(Decomp { rel: logits.shallow_clone(), irrel: logits });
+            let empty = tch::no_grad(|| self.forward(&x.narrow(0, 0, 0), false))?;
+            let logits = on_graph(graph, || self.forward(x, false))?;
+            return Ok((Decomp { rel: empty.shallow_clone(), irrel: empty }, logits));
         }
         // Validates one blob against `x`; every blob of the stack has its shape.
         let one = fit_mask(x, &masks.get(0))?;
@@ -107,7 +142,7 @@ impl Sequential {
             start += blobs;
         }
         let mut parts = if pair {
-            Parts::Pair { both: chunks, h: x.detach() }
+            Parts::Pair { both: chunks, h: if graph { x.shallow_clone() } else { x.detach() }, graph }
         } else {
             Parts::Shared { rel: chunks, total: x.shallow_clone() }
         };
@@ -144,16 +179,16 @@ impl Sequential {
                 let irrel: Vec<Tensor> =
                     rel.iter().map(|c| (total.unsqueeze(0) - per_blob(&c.t, c.blobs)).view_as(&c.t)).collect();
                 let rel: Vec<&Tensor> = rel.iter().map(|c| &c.t).collect();
-                Decomp { rel: Tensor::f_cat(&rel, 0)?, irrel: Tensor::f_cat(&irrel, 0)? }
+                (Decomp { rel: Tensor::f_cat(&rel, 0)?, irrel: Tensor::f_cat(&irrel, 0)? }, total)
             }
-            Parts::Pair { both, .. } => {
+            Parts::Pair { both, h, .. } => {
                 let half = |c: &Chunk, second: bool| {
                     let rows = c.t.size()[0] / 2;
                     c.t.narrow(0, if second { rows } else { 0 }, rows)
                 };
                 let rel: Vec<Tensor> = both.iter().map(|c| half(c, false)).collect();
                 let irrel: Vec<Tensor> = both.iter().map(|c| half(c, true)).collect();
-                Decomp { rel: Tensor::f_cat(&rel, 0)?, irrel: Tensor::f_cat(&irrel, 0)? }
+                (Decomp { rel: Tensor::f_cat(&rel, 0)?, irrel: Tensor::f_cat(&irrel, 0)? }, h)
             }
         })
     }
@@ -278,13 +313,13 @@ fn affine_split(layer: &Layer, lin: Linear, bias: Option<&Tensor>, parts: Parts,
             }
             None => Parts::Shared { rel: r, total: t },
         },
-        (Linear::Pair { both }, Parts::Pair { h, .. }) => {
-            let h = tch::no_grad(|| layer.forward(&h, false))?;
+        (Linear::Pair { both }, Parts::Pair { h, graph, .. }) => {
+            let h = on_graph(graph, || layer.forward(&h, false))?;
             let both = match bias {
                 Some(b) => map_chunks(&both, |t, _| Ok(pair_split(t, b, opts.bias_split)))?,
                 None => both,
             };
-            Parts::Pair { both, h }
+            Parts::Pair { both, h, graph }
         }
         _ => unreachable!("affine_parts keeps the representation"),
     })
@@ -331,8 +366,8 @@ fn affine_pool(
             })?;
             Parts::Shared { rel, total }
         }
-        (Linear::Pair { both }, Parts::Pair { h, .. }) => {
-            let (h, idx) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
+        (Linear::Pair { both }, Parts::Pair { h, graph, .. }) => {
+            let (h, idx) = on_graph(graph, || -> Result<(Tensor, Tensor)> {
                 let mut h = layer.forward(&h, false)?;
                 for l in window {
                     h = l.forward(&h, false)?;
@@ -350,7 +385,7 @@ fn affine_pool(
                 }
                 Ok(both)
             })?;
-            Parts::Pair { both, h }
+            Parts::Pair { both, h, graph }
         }
         _ => unreachable!("affine_parts keeps the representation"),
     })
@@ -369,8 +404,8 @@ fn step(layer: &Layer, parts: Parts, index: usize) -> Result<Parts> {
     let linear = |parts: Parts, f: &dyn Fn(&Tensor) -> Result<Tensor>| -> Result<Parts> {
         Ok(match parts {
             Parts::Shared { rel, total } => Parts::Shared { rel: map_chunks(&rel, |t, _| f(t))?, total: f(&total)? },
-            Parts::Pair { both, h } => {
-                Parts::Pair { both: map_chunks(&both, |t, _| f(t))?, h: tch::no_grad(|| f(&h))? }
+            Parts::Pair { both, h, graph } => {
+                Parts::Pair { both: map_chunks(&both, |t, _| f(t))?, h: on_graph(graph, || f(&h))?, graph }
             }
         })
     };
@@ -379,16 +414,19 @@ fn step(layer: &Layer, parts: Parts, index: usize) -> Result<Parts> {
             Parts::Shared { rel, total } => {
                 Parts::Shared { rel: map_chunks(&rel, |t, _| Ok(t.relu()))?, total: total.relu() }
             }
-            Parts::Pair { both, h } => Parts::Pair { both: map_chunks(&both, |t, _| Ok(pair_relu(t)))?, h: h.relu() },
+            Parts::Pair { both, h, graph } => {
+                Parts::Pair { both: map_chunks(&both, |t, _| Ok(pair_relu(t)))?, h: h.relu(), graph }
+            }
         },
         Layer::MaxPool2d { kernel, stride, padding } => match parts {
             Parts::Shared { rel, total } => {
                 let (total, idx) = total.f_max_pool2d_with_indices(*kernel, *stride, *padding, [1, 1], false)?;
                 Parts::Shared { rel: map_chunks(&rel, |t, blobs| gather_winners(t, &idx, blobs))?, total }
             }
-            Parts::Pair { both, h } => {
-                let (h, idx) = tch::no_grad(|| h.f_max_pool2d_with_indices(*kernel, *stride, *padding, [1, 1], false))?;
-                Parts::Pair { both: map_chunks(&both, |t, blobs| gather_winners(t, &idx, 2 * blobs))?, h }
+            Parts::Pair { both, h, graph } => {
+                let (h, idx) =
+                    on_graph(graph, || h.f_max_pool2d_with_indices(*kernel, *stride, *padding, [1, 1], false))?;
+                Parts::Pair { both: map_chunks(&both, |t, blobs| gather_winners(t, &idx, 2 * blobs))?, h, graph }
             }
         },
         Layer::AvgPool2d { kernel, stride, padding } => {

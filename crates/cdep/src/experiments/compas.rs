@@ -198,6 +198,7 @@ impl Experiment for Compas {
                 batching: Batching::Shuffled(tx.size()[0]),
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
+                joint: None,
                 evaluate: Box::new(evaluate_all),
                 on_epoch: EpochRow::logger(metrics_log, method, lambda, seed),
             },

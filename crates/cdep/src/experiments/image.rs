@@ -11,6 +11,7 @@ use crate::blobs::{cdf_of, Blobs};
 use crate::cd::{CdOptions, Sequential};
 use crate::train::{Batching, EvalOut, Hooks};
 use crate::{nets, penalty, train, CdepError, Result};
+use std::cell::RefCell;
 use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -229,7 +230,8 @@ impl Experiment for ImageExperiment {
         let cfg = &self.cfg;
         reset_peak_rss();
         let mut rng = xai_core::device::seed_everything(ctx.seed);
-        let mut blob_rng = stream_rng(ctx.seed, 1);
+        // Shared by the penalty and the joint step (only one runs per batch).
+        let blob_rng = RefCell::new(stream_rng(ctx.seed, 1));
         let mut eg_rng = stream_rng(ctx.seed, 2);
         let mut vs = VarStore::new(self.device);
         let model = self.model(&vs)?;
@@ -249,7 +251,7 @@ impl Experiment for ImageExperiment {
         let (rrr_variant, eg_cfg, eg_variant) = (cfg.rrr.variant(), cfg.eg.clone(), cfg.eg.variant());
         let penalty_fn = |idx: &Tensor, sink: &mut dyn FnMut(Tensor) -> Result<()>| -> Result<()> {
             let x = tx.index_select(0, idx);
-            let masks = blobs.draw(&mut blob_rng, dev);
+            let masks = blobs.draw(&mut *blob_rng.borrow_mut(), dev);
             match method {
                 Method::Cdep => sink(penalty::image_cdep(&model, &x, &masks, &cd_opts)?),
                 Method::Rrr => {
@@ -270,6 +272,17 @@ impl Experiment for ImageExperiment {
                 Method::Vanilla | Method::Excluded => Ok(()),
             }
         };
+        // CDEP on a network without active dropout: the CD pass's logits serve the
+        // prediction loss too (one forward and one backward per step instead of two).
+        let joint = (method == Method::Cdep && model.train_forward_is_eval()).then(|| {
+            let (model, cd_opts, blob_rng) = (&model, &cd_opts, &blob_rng);
+            Box::new(move |idx: &Tensor| -> Result<(Tensor, Tensor)> {
+                let (x, y) = (tx.index_select(0, idx), ty.index_select(0, idx));
+                let masks = blobs.draw(&mut *blob_rng.borrow_mut(), dev);
+                let (pen, logits) = penalty::image_cdep_with_logits(model, &x, &masks, cd_opts)?;
+                Ok((logits.log_softmax(-1, Kind::Float).nll_loss(&y), pen))
+            }) as train::JointFn<'_>
+        });
         let batch = cfg.train.eval_batch_size;
         let evaluate_all = || -> Result<EvalOut> {
             let (val_loss, val_acc) = evaluate(&forward_eval, &self.val_x, &self.val_y, batch)?;
@@ -298,6 +311,7 @@ impl Experiment for ImageExperiment {
                 batching: Batching::Shuffled(tx.size()[0]),
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
+                joint,
                 evaluate: Box::new(evaluate_all),
                 on_epoch: Box::new(|log: &train::EpochLog| {
                     metrics.log(&EpochRow::from_log(method.name(), lambda, seed, log))?;

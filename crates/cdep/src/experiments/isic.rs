@@ -335,6 +335,7 @@ impl Experiment for Isic {
                 batching,
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
+                joint: None,
                 evaluate: Box::new(evaluate_val),
                 on_epoch: EpochRow::logger(metrics_log, method, lambda, seed),
             },

@@ -220,6 +220,7 @@ impl Experiment for IsicSynth {
                 batching: Batching::Shuffled(fx.size()[0]),
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
+                joint: None,
                 evaluate: Box::new(evaluate_all),
                 on_epoch: EpochRow::logger(metrics_log, method, lambda, seed),
             },

@@ -298,6 +298,7 @@ impl Experiment for SstExperiment {
                 batching,
                 pred_loss: Box::new(pred_loss),
                 penalty: Box::new(penalty_fn),
+                joint: None,
                 evaluate: Box::new(evaluate_all),
                 on_epoch: Box::new(|log: &train::EpochLog| {
                     let row = EpochRow::from_log(method.name(), lambda, seed, log);
