@@ -1,9 +1,12 @@
 //! Spec §5.6 model fitting for the VAEs (tabular / MLP and the MNIST ResNet): Adam (RAdam
 //! is not in tch; logged as a deviation by the experiments), mini-batches,
-//! best-validation-ELBO weights restored.
+//! best-validation-ELBO weights restored; optionally checkpointed every few epochs and
+//! resumed ([`fit_resumable`]): a paper-scale tabular fit is thousands of epochs.
 
 use crate::vae::{Elbo, Likelihood, TabularVae};
 use crate::{ClueError, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use xai_core::optim::{AdamConfig, Optimizer};
@@ -142,6 +145,18 @@ pub(crate) fn log_fit(label: &str, f: &VaeFit) {
     );
 }
 
+/// Where [`fit_resumable`] keeps its state, and how often it writes it.
+#[derive(Debug, Clone)]
+pub struct FitCheckpoint {
+    /// A `.safetensors` file: the current weights, the best ones, Adam's moments, the
+    /// epoch, the best epoch and the history so far.
+    pub path: PathBuf,
+    /// Epochs between saves (0: never save).
+    pub every: usize,
+    /// Continue from `path` when it exists (otherwise start afresh and overwrite it).
+    pub resume: bool,
+}
+
 /// Fits `vae` on `x_train`, selects the epoch with the best ELBO on `x_val` and restores it.
 pub fn fit<V: TrainableVae + ?Sized>(
     vae: &mut V,
@@ -149,30 +164,134 @@ pub fn fit<V: TrainableVae + ?Sized>(
     x_val: &Tensor,
     p: &VaeTrainParams,
 ) -> Result<VaeFit> {
+    fit_resumable(vae, x_train, x_val, p, None)
+}
+
+/// What a fit carries from epoch to epoch.
+struct FitState {
+    next_epoch: usize,
+    best_epoch: usize,
+    best_val: f64,
+    best: Vec<(String, Tensor)>,
+    history: Vec<VaeEpoch>,
+}
+
+/// The rows a state was made on, so that a resume on other data is refused.
+fn rows_fingerprint(x_train: &Tensor, x_val: &Tensor) -> Tensor {
+    let sum = |x: &Tensor| tch::no_grad(|| x.sum(Kind::Double).double_value(&[]));
+    Tensor::from_slice(&[x_train.size()[0] as f64, x_val.size()[0] as f64, sum(x_train), sum(x_val)])
+}
+
+fn save_state(ck: &FitCheckpoint, vs: &VarStore, opt: &impl Optimizer, st: &FitState, rows: &Tensor) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.extend(st.best.iter().map(|(n, t)| (format!("fit.best.{n}"), t.shallow_clone())));
+    named.extend(opt.state("fit.opt"));
+    let meta = [st.next_epoch as f64, st.best_epoch as f64, st.best_val];
+    named.push(("fit.meta".into(), Tensor::from_slice(&meta)));
+    let hist: Vec<f64> = st.history.iter().flat_map(|h| [h.epoch as f64, h.train_loss, h.val_elbo]).collect();
+    named.push(("fit.history".into(), Tensor::from_slice(&hist).view([-1, 3])));
+    named.push(("fit.rows".into(), rows.shallow_clone()));
+    Ok(xai_core::checkpoint::save_tensors(&named, &ck.path)?)
+}
+
+fn load_state(ck: &FitCheckpoint, vs: &mut VarStore, opt: &mut impl Optimizer, rows: &Tensor) -> Result<FitState> {
+    let file: HashMap<String, Tensor> = xai_core::checkpoint::load_tensors(&ck.path)?.into_iter().collect();
+    let bad = |what: String| ClueError::bad_input(format!("VAE checkpoint {}", ck.path.display()), what);
+    let entry = |name: &str| file.get(name).ok_or_else(|| bad(format!("{name} is missing")));
+    let saved_rows = entry("fit.rows")?;
+    if saved_rows.size() != rows.size() || !saved_rows.allclose(rows, 1e-9, 1e-6, false) {
+        return Err(bad("it was made on other training / validation rows; start a new run folder".into()));
+    }
+    let meta =
+        Vec::<f64>::try_from(entry("fit.meta")?.to_kind(Kind::Double)).map_err(|e| bad(format!("fit.meta: {e}")))?;
+    let [next_epoch, best_epoch, best_val] = meta[..] else {
+        return Err(bad("fit.meta must hold 3 numbers".into()));
+    };
+    let hist = entry("fit.history")?.to_kind(Kind::Double);
+    let flat = Vec::<f64>::try_from(hist.flatten(0, -1)).map_err(|e| bad(format!("fit.history: {e}")))?;
+    let history = flat
+        .chunks_exact(3)
+        .map(|r| VaeEpoch { epoch: r[0] as usize, train_loss: r[1], val_elbo: r[2] })
+        .collect::<Vec<_>>();
+    let mut best = xai_core::checkpoint::snapshot(vs);
+    for (name, t) in best.iter_mut() {
+        let src = entry(&format!("fit.best.{name}"))?;
+        if src.size() != t.size() {
+            return Err(bad(format!("fit.best.{name}: shape {:?}, model {:?}", src.size(), t.size())));
+        }
+        *t = src.to_device(t.device()).to_kind(t.kind());
+    }
+    let opt_state: BTreeMap<String, Tensor> = file
+        .iter()
+        .filter(|(k, _)| k.starts_with("fit.opt."))
+        .map(|(k, t)| (k.clone(), t.to_device(vs.device())))
+        .collect();
+    xai_core::checkpoint::copy_checked(vs, &file, &ck.path, |k| k.starts_with("fit."))?;
+    opt.load_state("fit.opt", &opt_state)?;
+    if history.len() != next_epoch as usize {
+        return Err(bad(format!("{} history rows for {next_epoch} epochs", history.len())));
+    }
+    Ok(FitState { next_epoch: next_epoch as usize, best_epoch: best_epoch as usize, best_val, best, history })
+}
+
+/// [`fit`], saving its state to `ck` every `ck.every` epochs (atomically) and, with
+/// `ck.resume`, continuing from a saved state: same weights, Adam moments, best weights,
+/// epoch and patience count. The mini-batch order after a resume is drawn afresh (the
+/// global generator's state is not saved), so a resumed fit matches an uninterrupted one
+/// in distribution, not bit for bit. A state made on other rows is refused.
+pub fn fit_resumable<V: TrainableVae + ?Sized>(
+    vae: &mut V,
+    x_train: &Tensor,
+    x_val: &Tensor,
+    p: &VaeTrainParams,
+    ck: Option<&FitCheckpoint>,
+) -> Result<VaeFit> {
     p.validate()?;
     vae.check_rows(x_train)?;
     vae.check_rows(x_val)?;
     let mut opt = AdamConfig::lr(p.lr).build(vae.var_store())?;
     let n = x_train.size()[0];
-    let mut best = (0usize, f64::NEG_INFINITY, xai_core::checkpoint::snapshot(vae.var_store()));
-    let mut history = Vec::new();
+    let rows = rows_fingerprint(x_train, x_val);
+    let mut st = match ck.filter(|c| c.resume && c.path.is_file()) {
+        Some(c) => {
+            let st = load_state(c, vae.var_store_mut(), &mut opt, &rows)?;
+            log::info!(
+                "VAE: resumed after epoch {} (best {:.4} at epoch {})",
+                st.next_epoch,
+                st.best_val,
+                st.best_epoch + 1
+            );
+            st
+        }
+        None => FitState {
+            next_epoch: 0,
+            best_epoch: 0,
+            best_val: f64::NEG_INFINITY,
+            best: xai_core::checkpoint::snapshot(vae.var_store()),
+            history: Vec::new(),
+        },
+    };
     let bar = epoch_bar("VAE", p.epochs);
-    for epoch in 0..p.epochs {
+    let stopped = |st: &FitState| p.patience > 0 && st.next_epoch > st.best_epoch + p.patience;
+    while st.next_epoch < p.epochs && !stopped(&st) {
+        let epoch = st.next_epoch;
         let train_loss = adam_epoch(&mut opt, n, p.batch_size, x_train.device(), ("VAE loss", epoch), |idx| {
             vae.loss(&x_train.index_select(0, idx))
         })?;
         let val = mean_elbo(vae, x_val);
-        history.push(VaeEpoch { epoch, train_loss, val_elbo: val });
-        bar.done(epoch + 1, &[("loss", train_loss), ("val_elbo", val), ("best", best.1.max(val))]);
-        if val > best.1 {
-            best = (epoch, val, xai_core::checkpoint::snapshot(vae.var_store()));
-        } else if p.patience > 0 && epoch - best.0 >= p.patience {
-            break;
+        st.history.push(VaeEpoch { epoch, train_loss, val_elbo: val });
+        bar.done(epoch + 1, &[("loss", train_loss), ("val_elbo", val), ("best", st.best_val.max(val))]);
+        if val > st.best_val {
+            (st.best_epoch, st.best_val, st.best) = (epoch, val, xai_core::checkpoint::snapshot(vae.var_store()));
+        }
+        st.next_epoch += 1;
+        if let Some(c) = ck.filter(|c| c.every > 0 && st.next_epoch % c.every == 0) {
+            save_state(c, vae.var_store(), &opt, &st, &rows)?;
         }
     }
     bar.finish();
-    xai_core::checkpoint::restore(vae.var_store_mut(), &best.2)?;
-    let f = VaeFit { best_epoch: best.0, best_val_elbo: best.1, history };
+    xai_core::checkpoint::restore(vae.var_store_mut(), &st.best)?;
+    let f = VaeFit { best_epoch: st.best_epoch, best_val_elbo: st.best_val, history: st.history };
     log_fit("VAE", &f);
     Ok(f)
 }

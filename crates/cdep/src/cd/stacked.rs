@@ -118,7 +118,8 @@ impl Sequential {
         if n == 0 {
             // No blobs: the logits' shape with no rows.
             let empty = tch::no_grad(|| self.forward(&x.narrow(0, 0, 0), false))?;
-            let logits = on_graph(graph, || self.forward(x, false))?;
+            // `cd_blobs` drops the logits: no forward pass for them.
+            let logits = if graph { self.forward(x, false)? } else { empty.shallow_clone() };
             return Ok((Decomp { rel: empty.shallow_clone(), irrel: empty }, logits));
         }
         // Validates one blob against `x`; every blob of the stack has its shape.

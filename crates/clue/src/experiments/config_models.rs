@@ -107,6 +107,9 @@ pub struct VaeConfig {
     pub batch_size: usize,
     pub epochs: usize,
     pub patience: usize,
+    /// Epochs between saves of the fit's state in `checkpoints/vae_fit.safetensors`
+    /// (0 = never), from which `--resume` continues an interrupted fit (tabular E1/E4).
+    pub checkpoint_every: usize,
 }
 
 impl Default for VaeConfig {
@@ -120,6 +123,7 @@ impl Default for VaeConfig {
             batch_size: 128,
             epochs: 2500,
             patience: 200,
+            checkpoint_every: 100,
         }
     }
 }

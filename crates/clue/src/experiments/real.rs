@@ -11,7 +11,7 @@ use crate::bnn::{BnnSamples, Head, SampleUse};
 use crate::bnn_train::{BnnTrainer, EpochLog};
 use crate::clue::{Clue, ClueOutput, InputSpace, UncertaintyModel};
 use crate::vae::TabularVae;
-use crate::vae_train::{fit, VaeFit};
+use crate::vae_train::{fit_resumable, FitCheckpoint, VaeFit};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::time::Instant;
@@ -168,14 +168,35 @@ pub(super) fn train_vae(
 ) -> Result<(TabularVae, Option<VaeFit>)> {
     let cfg = session.config;
     let mut vae = TabularVae::new(blocks.clone(), cfg.vae.spec(&cfg.data.dataset), session.device)?;
-    let path = session.run.checkpoints_dir().join("vae.safetensors");
+    let ck_dir = session.run.checkpoints_dir();
+    let path = ck_dir.join("vae.safetensors");
     if session.resumed && path.is_file() {
         vae.load(&path)?;
         vae.freeze();
         return Ok((vae, None));
     }
-    let (xt, xv) = split_valid(data_x, cfg.data.valid_fraction);
-    let f = fit(&mut vae, &xt, &xv, &cfg.vae.train_params())?;
+    std::fs::create_dir_all(&ck_dir).context("creating checkpoints/")?;
+    // The validation rows are part of an interrupted fit's state: kept beside it.
+    let split_path = ck_dir.join("vae_split.safetensors");
+    let perm = match xai_core::checkpoint::load_tensors(&split_path) {
+        Ok(t) if session.resumed => t.into_iter().find(|(n, _)| n == "perm").map(|(_, t)| t),
+        _ => None,
+    };
+    let perm = match perm {
+        Some(p) if p.size() == [data_x.size()[0]] => p.to_device(data_x.device()),
+        _ => {
+            let p = Tensor::randperm(data_x.size()[0], (Kind::Int64, data_x.device()));
+            xai_core::checkpoint::save_tensors(&[("perm", p.shallow_clone())], &split_path)?;
+            p
+        }
+    };
+    let (xt, xv) = split_valid_by(data_x, cfg.data.valid_fraction, &perm);
+    let ck = FitCheckpoint {
+        path: ck_dir.join("vae_fit.safetensors"),
+        every: cfg.vae.checkpoint_every,
+        resume: session.resumed,
+    };
+    let f = fit_resumable(&mut vae, &xt, &xv, &cfg.vae.train_params(), Some(&ck))?;
     vae.save(&path)?;
     vae.freeze();
     Ok((vae, Some(f)))
@@ -183,9 +204,13 @@ pub(super) fn train_vae(
 
 /// A random (train, validation) split of `data_x`'s rows, at least two validation rows.
 pub(super) fn split_valid(data_x: &Tensor, valid_fraction: f64) -> (Tensor, Tensor) {
+    split_valid_by(data_x, valid_fraction, &Tensor::randperm(data_x.size()[0], (Kind::Int64, data_x.device())))
+}
+
+/// [`split_valid`] with the row permutation given: its first rows are the validation rows.
+pub(super) fn split_valid_by(data_x: &Tensor, valid_fraction: f64, perm: &Tensor) -> (Tensor, Tensor) {
     let n = data_x.size()[0];
     let n_val = (((n as f64) * valid_fraction).round() as i64).max(2);
-    let perm = Tensor::randperm(n, (Kind::Int64, data_x.device()));
     (data_x.index_select(0, &perm.narrow(0, n_val, n - n_val)), data_x.index_select(0, &perm.narrow(0, 0, n_val)))
 }
 
