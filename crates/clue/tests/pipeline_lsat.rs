@@ -96,6 +96,7 @@ fn tiny_lsat_run_writes_its_files_and_resumes() {
         "checkpoints/bnn_samples.safetensors",
         "checkpoints/bnn_trainer.safetensors",
         "checkpoints/vae.safetensors",
+        "checkpoints/ufido_vaeac.safetensors",
     ] {
         assert!(done.folder.join(f).is_file(), "missing {f}");
     }
@@ -122,14 +123,20 @@ fn tiny_lsat_run_writes_its_files_and_resumes() {
     assert_eq!(row["frac_below_threshold"].parse::<f64>().unwrap(), expected);
     let comparison = std::fs::read_to_string(done.folder.join("paper_comparison.md")).unwrap();
     assert!(comparison.contains("below the rejection threshold"), "{comparison}");
-    // Resume: the saved samples and VAE are reused, the same tables come out.
+    // Resume: the saved samples, VAE and U-FIDO inpainter are reused, the same tables come
+    // out (U-FIDO's rows included: its noise is drawn from the same generator state).
+    let bnn_a = std::fs::read_to_string(done.folder.join("bnn_metrics.csv")).unwrap();
+    let inpainter = done.folder.join("checkpoints/ufido_vaeac.safetensors");
+    let written = std::fs::metadata(&inpainter).unwrap().modified().unwrap();
     let mut again = vec!["--resume".to_string(), done.folder.to_str().unwrap().to_string()];
     again.extend(set(&TINY));
     let refs: Vec<&str> = again.iter().map(String::as_str).collect();
     let resumed = go(tmp.path(), &refs).unwrap();
     assert_eq!(resumed.folder, done.folder);
-    let bnn_a = std::fs::read_to_string(done.folder.join("bnn_metrics.csv")).unwrap();
     assert_eq!(bnn_a, std::fs::read_to_string(resumed.folder.join("bnn_metrics.csv")).unwrap());
+    assert_eq!(std::fs::metadata(&inpainter).unwrap().modified().unwrap(), written, "inpainter fitted again");
+    assert!(sweep.contains("ufido"), "{sweep}");
+    assert_eq!(sweep, std::fs::read_to_string(resumed.folder.join("lambda_sweep.csv")).unwrap());
 }
 
 #[test]

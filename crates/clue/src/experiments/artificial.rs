@@ -241,16 +241,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     let (vae, vae_fit) = train_vae(session, &train_x, &blocks)?;
     let gen = report::gen_metrics(&vae, &test_x, vae_fit.as_ref())?;
     xai_core::device::seed_everything(seed + 40);
-    let mut inpainter = Vaeac::new(blocks.clone(), cfg.vae.spec(&ds), dev)?;
-    let inpainter_path = session.run.checkpoints_dir().join("ufido_vaeac.safetensors");
-    if session.resumed && inpainter_path.is_file() {
-        inpainter.load(&inpainter_path)?;
-    } else {
-        let (xt, xv) = super::real::split_valid(&train_x, cfg.data.valid_fraction);
-        inpainter.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
-        inpainter.save(&inpainter_path)?;
-    }
-    inpainter.vs.freeze();
+    let inpainter = super::real::fit_or_load_inpainter(session, &blocks, &ds, &train_x)?;
     stage("explainer_models", t);
     session.run.write_csv("gen_metrics.csv", std::slice::from_ref(&gen))?;
     if !gt_hist.is_empty() {

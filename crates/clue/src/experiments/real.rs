@@ -202,6 +202,33 @@ pub(super) fn train_vae(
     Ok((vae, Some(f)))
 }
 
+/// U-FIDO's label-free VAEAC inpainter, fitted on `train_x` (a random validation split picks
+/// its epoch) and kept as `checkpoints/ufido_vaeac.safetensors`; a resumed run that has that
+/// file loads it instead (a paper-scale fit is hundreds of epochs). Returned frozen.
+pub(super) fn fit_or_load_inpainter(
+    session: &Session<'_, Config>,
+    blocks: &Blocks,
+    dataset: &str,
+    train_x: &Tensor,
+) -> Result<crate::vaeac::Vaeac> {
+    let cfg = session.config;
+    let mut vaeac = crate::vaeac::Vaeac::new(blocks.clone(), cfg.vae.spec(dataset), session.device)?;
+    let ck_dir = session.run.checkpoints_dir();
+    let path = ck_dir.join("ufido_vaeac.safetensors");
+    if session.resumed && path.is_file() {
+        log::info!("U-FIDO: VAEAC inpainter of the interrupted run kept ({})", path.display());
+        vaeac.load(&path)?;
+    } else {
+        let (xt, xv) = split_valid(train_x, cfg.data.valid_fraction);
+        log::info!("U-FIDO: fitting its VAEAC inpainter");
+        vaeac.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
+        std::fs::create_dir_all(&ck_dir).context("creating checkpoints/")?;
+        vaeac.save(&path)?;
+    }
+    vaeac.vs.freeze();
+    Ok(vaeac)
+}
+
 /// A random (train, validation) split of `data_x`'s rows, at least two validation rows.
 pub(super) fn split_valid(data_x: &Tensor, valid_fraction: f64) -> (Tensor, Tensor) {
     split_valid_by(data_x, valid_fraction, &Tensor::randperm(data_x.size()[0], (Kind::Int64, data_x.device())))
@@ -394,11 +421,10 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     }
     if !cfg.clue.ufido_l1.is_empty() {
         xai_core::device::seed_everything(seed + 200);
-        let mut vaeac = crate::vaeac::Vaeac::new(blocks.clone(), cfg.vae.spec(&cfg.data.dataset), dev)?;
-        let (xt, xv) = split_valid(&train_x, cfg.data.valid_fraction);
-        log::info!("U-FIDO: fitting its VAEAC inpainter");
-        vaeac.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
-        vaeac.vs.freeze();
+        let vaeac = fit_or_load_inpainter(session, &blocks, &cfg.data.dataset, &train_x)?;
+        // U-FIDO's concrete noise comes from the global generator: drawn from the same state
+        // whether the inpainter was just fitted or loaded by a resumed run.
+        xai_core::device::seed_everything(seed + 201);
         let fill = |x: &Tensor, m: &Tensor| vaeac.inpaint(x, m, false);
         for &l1 in &cfg.clue.ufido_l1 {
             let p = crate::ufido::UfidoParams {
