@@ -7,7 +7,7 @@
 use crate::blocks::Blocks;
 use crate::uncertainty::{entropy_decomposition, gaussian_decomposition};
 use crate::vae::TabularVae;
-use crate::vaeac::Vaeac;
+use crate::vaeac::{gaussian_log_lik, Generated, Vaeac};
 use crate::{ClueError, Result};
 use tch::{Kind, Tensor};
 
@@ -16,8 +16,8 @@ use tch::{Kind, Tensor};
 pub enum Target {
     /// K classes: one more K-way categorical block.
     Classes(usize),
-    /// One standardised regression target: one more continuous dim (σ_y ≡ 1, as the
-    /// official fixed-variance models).
+    /// One standardised regression target: one more continuous dim (σ_y ≡ 1 under a
+    /// fixed-variance VAEAC, as the official code; the learned σ_y under Wine's).
     Regression,
 }
 
@@ -65,24 +65,24 @@ pub struct GroundTruth {
 pub enum Conditional {
     /// `[S, N, K]` class probabilities.
     Classes(Tensor),
-    /// `[S, N, 1]` means (σ_y ≡ 1).
-    Regression(Tensor),
+    /// `[S, N, 1]` means and standard deviations (σ_y ≡ 1 for a fixed-variance VAEAC).
+    Regression { mu: Tensor, sigma: Tensor },
 }
 
 impl Conditional {
     /// Ground-truth uncertainty per row `[N]`: entropy of the mean probabilities, or σ_total
-    /// of the spec §4 formula over the S (μ_y, σ_y = 1).
+    /// of the spec §4 formula over the S (μ_y, σ_y).
     pub fn uncertainty(&self) -> Tensor {
         match self {
             Conditional::Classes(p) => entropy_decomposition(p).total,
-            Conditional::Regression(mu) => gaussian_decomposition(mu, &mu.ones_like()).total,
+            Conditional::Regression { mu, sigma } => gaussian_decomposition(mu, sigma).total,
         }
     }
     /// Ground-truth label per row `[N]`: argmax of p̄_gt(y|x) (as f32 class ids), or E_gt[y|x].
     pub fn label(&self) -> Tensor {
         match self {
             Conditional::Classes(p) => p.mean_dim(0, false, Kind::Float).argmax(1, false).to_kind(Kind::Float),
-            Conditional::Regression(mu) => mu.mean_dim(0, false, Kind::Float).select(1, 0),
+            Conditional::Regression { mu, .. } => mu.mean_dim(0, false, Kind::Float).select(1, 0),
         }
     }
 }
@@ -138,19 +138,21 @@ impl GroundTruth {
             let z = p.mu.unsqueeze(0)
                 + p.sigma.unsqueeze(0)
                     * Tensor::randn([s, p.mu.size()[0], p.mu.size()[1]], (p.mu.kind(), p.mu.device()));
-            let y_raw = self.vaeac.generate_raw(&z).narrow(2, self.x_dim(), self.target.width() as i64);
+            let (w, g) = (self.target.width() as i64, self.vaeac.generate(&z));
+            let y_raw = g.mean.narrow(2, self.x_dim(), w);
             match self.target {
                 Target::Classes(_) => Conditional::Classes(y_raw.softmax(2, Kind::Float)),
-                Target::Regression => Conditional::Regression(y_raw),
+                Target::Regression => {
+                    let sigma = g.sigma.map_or_else(|| y_raw.ones_like(), |s| s.narrow(2, self.x_dim(), w));
+                    Conditional::Regression { mu: y_raw, sigma }
+                }
             }
         }))
     }
 
-    /// Artificial inputs: `u ~ N(0, I_r)` → z = under-decoder mean → VAEAC generator; the
-    /// continuous dims of x get `N(0, 1)` noise, its categorical blocks are drawn by
-    /// Gumbel-max. Labels are drawn from the ground-truth conditional `p_gt(y | x)` (one
-    /// prior code per row), so that the ground-truth uncertainty is exactly the noise the
-    /// labels carry. Returns `(x [n, D], y [n])` (y: i64 class ids or f32 values).
+    /// Artificial inputs: `u ~ N(0, I_r)` → z = under-decoder mean → [`GroundTruth::sample_x`];
+    /// labels by [`GroundTruth::sample_y`]. Returns `(x [n, D], y [n])` (y: i64 class ids or
+    /// f32 values).
     pub fn sample(&self, n: i64) -> Result<(Tensor, Tensor)> {
         if n < 1 {
             return Err(ClueError::invalid("artificial sample size", "need ≥ 1 row"));
@@ -159,24 +161,49 @@ impl GroundTruth {
         let x = tch::no_grad(|| {
             let r = self.under.spec.latent_dim as i64;
             let u = Tensor::randn([n, r], (Kind::Float, dev));
-            let z = self.under.decode_raw_t(&u, false);
-            let raw = self.vaeac.generate_raw(&z).narrow(1, 0, self.x_dim());
-            sample_blocks(&self.x_blocks, &raw)
-        });
-        let y = match self.conditional(&x, 1)? {
-            Conditional::Classes(p) => p.squeeze_dim(0).multinomial(1, true).squeeze_dim(1),
-            Conditional::Regression(mu) => {
-                let m = mu.squeeze_dim(0).select(1, 0);
-                &m + m.randn_like()
+            self.sample_x(&self.under.decode_raw_t(&u, false))
+        })?;
+        Ok((x.shallow_clone(), self.sample_y(&x)?))
+    }
+
+    /// One x per VAEAC code `z [N, d_z]` (no gradient): a fixed-variance generator's
+    /// continuous dims get `N(0, 1)` noise and its categorical blocks are drawn by Gumbel-max;
+    /// a learned-variance generator's dims are drawn from `N(μ, σ²)` (the official `sig` option).
+    pub fn sample_x(&self, z: &Tensor) -> Result<Tensor> {
+        let k = self.vaeac.spec.latent_dim as i64;
+        if z.dim() != 2 || z.size()[1] != k {
+            return Err(ClueError::bad_input("codes", format!("expected [N, {k}], got {:?}", z.size())));
+        }
+        Ok(tch::no_grad(|| match self.vaeac.generate(z) {
+            Generated { mean, sigma: None } => sample_blocks(&self.x_blocks, &mean.narrow(1, 0, self.x_dim())),
+            Generated { mean, sigma: Some(sigma) } => {
+                let mu = mean.narrow(1, 0, self.x_dim());
+                &mu + sigma.narrow(1, 0, self.x_dim()) * mu.randn_like()
             }
-        };
-        Ok((x, y))
+        }))
+    }
+
+    /// One label per row of x `[N, D]`, drawn from the ground-truth conditional `p_gt(y | x)`
+    /// with one prior code per row, so that the ground-truth uncertainty is exactly the noise
+    /// the labels carry: a class by its probabilities, or `μ_y + σ_y·ε` (σ_y ≡ 1 for a
+    /// fixed-variance VAEAC). The spec leaves the regression draw open ("[ours]"); LSAT's
+    /// path, drawn this way, is kept for Wine so that both regression datasets measure
+    /// aleatoric benefits against the same kind of label noise.
+    pub fn sample_y(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self.conditional(x, 1)? {
+            Conditional::Classes(p) => p.squeeze_dim(0).multinomial(1, true).squeeze_dim(1),
+            Conditional::Regression { mu, sigma } => {
+                let (m, s) = (mu.squeeze_dim(0).select(1, 0), sigma.squeeze_dim(0).select(1, 0));
+                &m + s * m.randn_like()
+            }
+        })
     }
 
     /// `log p_gt(x)` per row `[N]` by importance sampling with `k` draws (spec §8.7):
     /// the proposal is the under-encoder applied to the VAEAC prior mean given x (y hidden);
-    /// `p(x | u)` is the gauss_cat pseudo-likelihood of x's dims under
-    /// generator(under-decoder(u)).
+    /// `p(x | u)` scores x's dims under generator(under-decoder(u)) with the likelihood the
+    /// VAEAC was trained with: the gauss_cat pseudo-likelihood, or the learned-variance
+    /// Gaussian density (a fixed σ = 1 there would score the ground truth by a model it is not).
     pub fn log_px(&self, x: &Tensor, k: i64) -> Result<Tensor> {
         self.check_x(x)?;
         if k < 1 {
@@ -191,9 +218,14 @@ impl GroundTruth {
             let log_lik = |u: &Tensor| {
                 let kk = u.size()[0];
                 let zs = self.under.decode_raw_t(&u.reshape([kk * n, -1]), false);
-                let out = self.vaeac.generate_raw(&zs).narrow(1, 0, self.x_dim());
+                let g = self.vaeac.generate(&zs);
+                let mu = g.mean.narrow(1, 0, self.x_dim());
                 let xs = x.unsqueeze(0).expand([kk, n, self.x_dim()], false).reshape([kk * n, -1]);
-                self.x_blocks.gauss_cat_log_lik(&xs, &out).view([kk, n])
+                match g.sigma {
+                    None => self.x_blocks.gauss_cat_log_lik(&xs, &mu),
+                    Some(s) => gaussian_log_lik(&xs, &mu, &s.narrow(1, 0, self.x_dim())),
+                }
+                .view([kk, n])
             };
             // Chunks of draws keep the [K·N, W] activations small for large K.
             let chunk = (200_000 / n.max(1)).clamp(1, k);

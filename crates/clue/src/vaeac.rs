@@ -1,6 +1,8 @@
 //! Spec §5.3: VAEAC (arbitrary-conditioning VAE, Ivanov et al. 2019, as the official code
 //! implements it) over the tabular block layout: recognition net q(z|x), prior net
-//! p_ψ(z | x_obs, mask), generator; per-feature "top masker"; inpainting.
+//! p_ψ(z | x_obs, mask), generator; per-feature "top masker"; inpainting. The generator
+//! scores rows with the gauss_cat likelihood or, for all-continuous tables (Wine's ground
+//! truth), a Gaussian with a learned variance.
 
 use crate::blocks::Blocks;
 use crate::vae::{Net, Posterior, VaeSpec};
@@ -9,14 +11,62 @@ use crate::{ClueError, Result};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
+/// Lower bound of the learned σ (spec §5.2, §14: 1e-2 for Wine's ground truth).
+pub const MIN_SIGMA: f64 = 1e-2;
+
+/// How the generator's output scores a row (spec §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VaeacLikelihood {
+    /// D raw values: continuous `−(x − out)²`, categorical `−CE` (fixed variance, no ½).
+    #[default]
+    GaussCat,
+    /// 2D values, μ = first half, σ = softplus(second half) clamped ≥ [`MIN_SIGMA`]; the
+    /// full Gaussian log density `−½((x − μ)/σ)² − log σ − ½ log 2π`. All-continuous blocks only.
+    LearnedGaussian,
+}
+
+impl VaeacLikelihood {
+    fn code(self) -> i64 {
+        match self {
+            VaeacLikelihood::GaussCat => 0,
+            VaeacLikelihood::LearnedGaussian => 1,
+        }
+    }
+    fn from_code(c: i64) -> Option<Self> {
+        [VaeacLikelihood::GaussCat, VaeacLikelihood::LearnedGaussian].into_iter().find(|l| l.code() == c)
+    }
+}
+
 /// A tabular VAEAC. Masks are `[N, D]` with 1 = unobserved.
 pub struct Vaeac {
     pub blocks: Blocks,
     pub spec: VaeSpec,
     pub vs: nn::VarStore,
+    likelihood: VaeacLikelihood,
     recognition: Net,
     prior: Net,
     generator: Net,
+}
+
+/// What the generator says about codes `[…, d_z]`: the location `[…, D]` (continuous values
+/// or means, categorical logits) and, with a learned variance, σ `[…, D]`.
+#[derive(Debug)]
+pub struct Generated {
+    pub mean: Tensor,
+    pub sigma: Option<Tensor>,
+}
+
+/// Splits a learned-variance output `[…, 2D]` into μ and σ = softplus clamped ≥ [`MIN_SIGMA`].
+pub fn learned_gaussian_params(out: &Tensor) -> (Tensor, Tensor) {
+    let last = out.dim() as i64 - 1;
+    let d = out.size()[last as usize] / 2;
+    (out.narrow(last, 0, d), out.narrow(last, d, d).softplus().clamp_min(MIN_SIGMA))
+}
+
+/// `Σ_d log N(x_d; μ_d, σ_d²)` over the last dim, constants included: `[…]`.
+pub fn gaussian_log_lik(x: &Tensor, mu: &Tensor, sigma: &Tensor) -> Tensor {
+    let z = (x - mu) / sigma;
+    (z.square() * -0.5 - sigma.log() - 0.5 * (2.0 * std::f64::consts::PI).ln()).sum_dim_intlist(-1, false, Kind::Float)
 }
 
 fn posterior(out: &Tensor, k: i64) -> Posterior {
@@ -30,15 +80,61 @@ pub fn gaussian_kl_between(q: &Posterior, p: &Posterior) -> Tensor {
 }
 
 impl Vaeac {
+    /// A gauss_cat VAEAC (PyTorch-default Linear init, BN weight 1 / bias 0).
     pub fn new(blocks: Blocks, spec: VaeSpec, device: Device) -> Result<Self> {
+        Self::with_likelihood(blocks, spec, VaeacLikelihood::GaussCat, device)
+    }
+
+    /// A VAEAC scoring rows with `likelihood`; the learned-variance Gaussian doubles the
+    /// generator's output and refuses categorical blocks.
+    pub fn with_likelihood(blocks: Blocks, spec: VaeSpec, likelihood: VaeacLikelihood, device: Device) -> Result<Self> {
         spec.validate()?;
+        if likelihood == VaeacLikelihood::LearnedGaussian && blocks.widths().iter().any(|&w| w > 1) {
+            return Err(ClueError::invalid(
+                "vaeac likelihood",
+                format!(
+                    "the learned-variance Gaussian needs all-continuous blocks, got {:?} (categorical blocks use gauss_cat)",
+                    blocks.widths()
+                ),
+            ));
+        }
         let vs = nn::VarStore::new(device);
         let d = blocks.flat_dim();
         let k = spec.latent_dim;
+        let out = match likelihood {
+            VaeacLikelihood::GaussCat => d,
+            VaeacLikelihood::LearnedGaussian => 2 * d,
+        };
         let recognition = Net::new(vs.root() / "recognition", d, 2 * k, &spec, false);
         let prior = Net::new(vs.root() / "prior", 2 * d, 2 * k, &spec, false);
-        let generator = Net::new(vs.root() / "generator", k, d, &spec, false);
-        Ok(Self { blocks, spec, vs, recognition, prior, generator })
+        let generator = Net::new(vs.root() / "generator", k, out, &spec, false);
+        Ok(Self { blocks, spec, vs, likelihood, recognition, prior, generator })
+    }
+
+    /// The likelihood the generator's output is read with (fixed at construction).
+    pub fn likelihood(&self) -> VaeacLikelihood {
+        self.likelihood
+    }
+
+    /// Log-likelihood per row `[N]` of `x` under a raw generator output `out`.
+    pub fn log_lik(&self, x: &Tensor, out: &Tensor) -> Tensor {
+        match self.likelihood {
+            VaeacLikelihood::GaussCat => self.blocks.gauss_cat_log_lik(x, out),
+            VaeacLikelihood::LearnedGaussian => {
+                let (mu, sigma) = learned_gaussian_params(out);
+                gaussian_log_lik(x, &mu, &sigma)
+            }
+        }
+    }
+
+    fn split(&self, out: Tensor) -> Generated {
+        match self.likelihood {
+            VaeacLikelihood::GaussCat => Generated { mean: out, sigma: None },
+            VaeacLikelihood::LearnedGaussian => {
+                let (mean, sigma) = learned_gaussian_params(&out);
+                Generated { mean, sigma: Some(sigma) }
+            }
+        }
     }
 
     /// "Top masker" per feature: per row r ~ U(0, 1), each feature unobserved with
@@ -72,7 +168,7 @@ impl Vaeac {
         let p = self.prior_t(x, mask, train);
         let z = if sample { &q.mu + &q.sigma * q.mu.randn_like() } else { q.mu.shallow_clone() };
         let out = self.generator.forward_t(&z, train);
-        let rec = self.blocks.gauss_cat_log_lik(x, &out);
+        let rec = self.log_lik(x, &out);
         let reg = -p.mu.square().sum_dim_intlist(1, false, Kind::Float) / (2.0 * 1e8)
             + (p.sigma.log() - &p.sigma).sum_dim_intlist(1, false, Kind::Float) * 1e-4;
         rec - gaussian_kl_between(&q, &p) + reg
@@ -85,15 +181,15 @@ impl Vaeac {
     }
 
     /// Inpainting (eval mode, no gradient): z = prior mean given the observed part,
-    /// generator output with hard one-hot categorical blocks (`probs`: softmax instead);
-    /// observed entries are kept.
+    /// generator output (the mean, with a learned variance) with hard one-hot categorical
+    /// blocks (`probs`: softmax instead); observed entries are kept.
     pub fn inpaint(&self, x: &Tensor, mask: &Tensor, probs: bool) -> Result<Tensor> {
         if x.size() != mask.size() || x.dim() != 2 || x.size()[1] as usize != self.blocks.flat_dim() {
             return Err(ClueError::bad_input("inpaint", format!("x {:?} / mask {:?}", x.size(), mask.size())));
         }
         Ok(tch::no_grad(|| {
             let p = self.prior_t(x, mask, false);
-            let out = self.generator.forward_t(&p.mu, false);
+            let out = self.split(self.generator.forward_t(&p.mu, false)).mean;
             let filled = if probs { self.blocks.soft(&out) } else { self.blocks.hard(&out) };
             x * (1.0 - mask) + filled * mask
         }))
@@ -111,25 +207,54 @@ impl Vaeac {
         self.prior_t(x, mask, false)
     }
 
-    /// Raw generator output (eval mode) for codes `[…, d_z]`: `[…, D]`. Leading dims are
-    /// flattened first because eval-mode BatchNorm1d takes only `[N, C]`.
-    pub fn generate_raw(&self, z: &Tensor) -> Tensor {
+    /// The generator's answer (eval mode) for codes `[…, d_z]`: location and, with a learned
+    /// variance, σ, each `[…, D]`. Leading dims are flattened first because eval-mode
+    /// BatchNorm1d takes only `[N, C]`.
+    pub fn generate(&self, z: &Tensor) -> Generated {
         let size = z.size();
         let k = *size.last().unwrap_or(&0);
         let out = self.generator.forward_t(&z.reshape([-1, k]), false);
         let mut shape = size[..size.len().saturating_sub(1)].to_vec();
-        shape.push(self.blocks.flat_dim() as i64);
-        out.reshape(shape)
+        shape.push(-1);
+        self.split(out.reshape(shape))
     }
 
-    /// Saves weights and BN statistics as safetensors.
+    /// The location part of [`Vaeac::generate`] (`[…, D]`): raw values and logits, or the means.
+    pub fn generate_raw(&self, z: &Tensor) -> Tensor {
+        self.generate(z).mean
+    }
+
+    /// Saves weights, BN statistics and the likelihood as safetensors.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        Ok(xai_core::checkpoint::save(&self.vs, path)?)
+        let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named.push(("likelihood".into(), Tensor::from_slice(&[self.likelihood.code()])));
+        Ok(xai_core::checkpoint::save_tensors(&named, path)?)
     }
 
-    /// Loads a file written by [`Vaeac::save`] for the same blocks and spec.
+    /// Loads a file written by [`Vaeac::save`] for the same blocks and spec. A file of the
+    /// other likelihood is refused by name before any shape is compared (the doubled
+    /// generator output would only show as a shape mismatch); a file without the entry,
+    /// written before the learned variance existed, is a gauss_cat VAEAC. On error the
+    /// model is unchanged.
     pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
-        xai_core::checkpoint::load(&mut self.vs, path).map_err(|e| ClueError::checkpoint(path, e.to_string()))
+        let file: std::collections::HashMap<String, Tensor> =
+            xai_core::checkpoint::load_tensors(path)?.into_iter().collect();
+        let in_file = match file.get("likelihood") {
+            None => VaeacLikelihood::GaussCat,
+            Some(t) => {
+                let code = if t.numel() == 1 { t.int64_value(&[0]) } else { -1 };
+                VaeacLikelihood::from_code(code)
+                    .ok_or_else(|| ClueError::checkpoint(path, format!("unknown VAEAC likelihood {t:?}")))?
+            }
+        };
+        if in_file != self.likelihood {
+            return Err(ClueError::checkpoint(
+                path,
+                format!("a {in_file:?} VAEAC in the file, {:?} here (fixed vs learned variance)", self.likelihood),
+            ));
+        }
+        crate::vae::copy_checked(&mut self.vs, &file, path, &["likelihood"])
     }
 
     /// Mean per-row objective in eval mode with z = μ_q (no sampling), no gradient: the

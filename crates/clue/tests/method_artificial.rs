@@ -60,11 +60,18 @@ fn ground_truth_conditional_uncertainty_and_label() {
     assert!(c.uncertainty().double_value(&[0]).abs() < 1e-6);
     assert_eq!(c.label().double_value(&[0]), 1.0);
     // Regression with σ_y ≡ 1: equal means give σ = 1; means ±1 add variance 1 → √2; label = mean.
-    let c = Conditional::Regression(Tensor::from_slice(&[2.0f32, 2.0]).view([2, 1, 1]));
+    let ones = Tensor::ones([2, 1, 1], (Kind::Float, Device::Cpu));
+    let c = Conditional::Regression { mu: Tensor::from_slice(&[2.0f32, 2.0]).view([2, 1, 1]), sigma: ones.copy() };
     assert!(close(c.uncertainty().double_value(&[0]), 1.0, 1e-6));
-    let c = Conditional::Regression(Tensor::from_slice(&[1.0f32, -1.0]).view([2, 1, 1]));
+    let c = Conditional::Regression { mu: Tensor::from_slice(&[1.0f32, -1.0]).view([2, 1, 1]), sigma: ones };
     assert!(close(c.uncertainty().double_value(&[0]), 2f64.sqrt(), 1e-6));
     assert!(c.label().double_value(&[0]).abs() < 1e-6);
+    // A learned σ_y: codes with σ 0.5 and 1.5 and means ±1 give σ² = (0.25 + 2.25)/2 + 1 = 2.25.
+    let c = Conditional::Regression {
+        mu: Tensor::from_slice(&[1.0f32, -1.0]).view([2, 1, 1]),
+        sigma: Tensor::from_slice(&[0.5f32, 1.5]).view([2, 1, 1]),
+    };
+    assert!(close(c.uncertainty().double_value(&[0]), 1.5, 1e-6));
 }
 
 #[test]

@@ -38,7 +38,9 @@ fn ground_truth(
     let dir = session.run.checkpoints_dir();
     std::fs::create_dir_all(&dir).context("creating checkpoints/")?;
     let (gt_path, under_path) = (dir.join("gt_vaeac.safetensors"), dir.join("gt_under_vae.safetensors"));
-    let mut vaeac = Vaeac::new(art::joint_blocks(blocks, target)?, a.gt_spec(ds), session.device)?;
+    let mut vaeac =
+        Vaeac::with_likelihood(art::joint_blocks(blocks, target)?, a.gt_spec(ds), a.gt_likelihood(ds), session.device)?;
+    log::info!("ground truth: VAEAC over x⊕y with the {:?} likelihood", vaeac.likelihood());
     let spec = a.under_spec(ds);
     let mut under = TabularVae::new(Blocks::continuous(vaeac.spec.latent_dim)?, spec, session.device)?;
     let (mut gt_hist, mut under_hist) = (vec![], vec![]);

@@ -1,6 +1,7 @@
 //! Config tables of E4 (`[artificial]`, spec §8 and §13) and of E7 / E8 / E9 (`[ablation]`).
 
 use crate::vae::VaeSpec;
+use crate::vaeac::VaeacLikelihood;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -184,6 +185,15 @@ impl ArtificialConfig {
             width: self.gt_width,
             depth: self.gt_depth,
             latent_dim: if self.gt_latent_dim > 0 { self.gt_latent_dim } else { paper },
+        }
+    }
+    /// The ground-truth VAEAC's likelihood (spec §5.2): Wine's learns its variance, the
+    /// others are gauss_cat (fixed variance).
+    pub fn gt_likelihood(&self, dataset: &str) -> VaeacLikelihood {
+        if dataset == "wine" {
+            VaeacLikelihood::LearnedGaussian
+        } else {
+            VaeacLikelihood::GaussCat
         }
     }
     /// The under-VAE's sizes (spec §5.4 r: LSAT 3, COMPAS 4, Wine 4, Credit 6).
