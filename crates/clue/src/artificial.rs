@@ -2,12 +2,13 @@
 //! x⊕y (the label appended as one more block) trained on real data, an under-VAE over its
 //! recognition codes that makes it a sampler, and what the framework measures with it:
 //! the ground-truth conditional p_gt(y | x), its uncertainty and label, the benefits of a
-//! counterfactual and the importance-sampled log p_gt(x).
+//! counterfactual and the importance-sampled log p_gt(x). MNIST's ground truth (spec §8.3)
+//! is the same VAEAC with a Bernoulli likelihood over 784 pixels ⊕ 10 label dims.
 
 use crate::blocks::Blocks;
 use crate::uncertainty::{entropy_decomposition, gaussian_decomposition};
 use crate::vae::TabularVae;
-use crate::vaeac::{gaussian_log_lik, Generated, Vaeac};
+use crate::vaeac::{bernoulli_log_lik, gaussian_log_lik, Generated, Vaeac, VaeacLikelihood};
 use crate::{ClueError, Result};
 use tch::{Kind, Tensor};
 
@@ -168,13 +169,16 @@ impl GroundTruth {
 
     /// One x per VAEAC code `z [N, d_z]` (no gradient): a fixed-variance generator's
     /// continuous dims get `N(0, 1)` noise and its categorical blocks are drawn by Gumbel-max;
-    /// a learned-variance generator's dims are drawn from `N(μ, σ²)` (the official `sig` option).
+    /// a learned-variance generator's dims are drawn from `N(μ, σ²)` (the official `sig` option);
+    /// a Bernoulli generator's x is `sigmoid(logits)`, grey levels, not binarised (spec §8.3 MNIST).
     pub fn sample_x(&self, z: &Tensor) -> Result<Tensor> {
         let k = self.vaeac.spec.latent_dim as i64;
         if z.dim() != 2 || z.size()[1] != k {
             return Err(ClueError::bad_input("codes", format!("expected [N, {k}], got {:?}", z.size())));
         }
+        let bernoulli = self.vaeac.likelihood() == VaeacLikelihood::Bernoulli;
         Ok(tch::no_grad(|| match self.vaeac.generate(z) {
+            Generated { mean, sigma: None } if bernoulli => mean.narrow(1, 0, self.x_dim()).sigmoid(),
             Generated { mean, sigma: None } => sample_blocks(&self.x_blocks, &mean.narrow(1, 0, self.x_dim())),
             Generated { mean, sigma: Some(sigma) } => {
                 let mu = mean.narrow(1, 0, self.x_dim());
@@ -188,9 +192,12 @@ impl GroundTruth {
     /// the labels carry: a class by its probabilities, or `μ_y + σ_y·ε` (σ_y ≡ 1 for a
     /// fixed-variance VAEAC). The spec leaves the regression draw open ("[ours]"); LSAT's
     /// path, drawn this way, is kept for Wine so that both regression datasets measure
-    /// aleatoric benefits against the same kind of label noise.
+    /// aleatoric benefits against the same kind of label noise. A Bernoulli (MNIST) ground
+    /// truth labels by the argmax of that one code's softmax(y logits), as spec §8.3 says.
     pub fn sample_y(&self, x: &Tensor) -> Result<Tensor> {
+        let bernoulli = self.vaeac.likelihood() == VaeacLikelihood::Bernoulli;
         Ok(match self.conditional(x, 1)? {
+            Conditional::Classes(p) if bernoulli => p.squeeze_dim(0).argmax(1, false),
             Conditional::Classes(p) => p.squeeze_dim(0).multinomial(1, true).squeeze_dim(1),
             Conditional::Regression { mu, sigma } => {
                 let (m, s) = (mu.squeeze_dim(0).select(1, 0), sigma.squeeze_dim(0).select(1, 0));
@@ -203,7 +210,11 @@ impl GroundTruth {
     /// the proposal is the under-encoder applied to the VAEAC prior mean given x (y hidden);
     /// `p(x | u)` scores x's dims under generator(under-decoder(u)) with the likelihood the
     /// VAEAC was trained with: the gauss_cat pseudo-likelihood, or the learned-variance
-    /// Gaussian density (a fixed σ = 1 there would score the ground truth by a model it is not).
+    /// Gaussian density (a fixed σ = 1 there would score the ground truth by a model it is not),
+    /// or Bernoulli on a binarised copy of x (MNIST, spec §8.7): the copy is drawn once per
+    /// call, `bernoulli(clamp(x, 0, 1))` from the global generator before the importance
+    /// draws, so under a fixed seed an unchanged x gets the same copy; the clamp keeps
+    /// Sensitivity's steps past [0, 1] scorable.
     pub fn log_px(&self, x: &Tensor, k: i64) -> Result<Tensor> {
         self.check_x(x)?;
         if k < 1 {
@@ -212,6 +223,8 @@ impl GroundTruth {
         Ok(tch::no_grad(|| {
             let x = x.detach();
             let (joint, mask) = self.y_hidden(&x);
+            let bernoulli = self.vaeac.likelihood() == VaeacLikelihood::Bernoulli;
+            let scored = if bernoulli { x.clamp(0.0, 1.0).bernoulli() } else { x.shallow_clone() };
             let z = self.vaeac.prior_posterior(&joint, &mask).mu;
             let q = self.under.encode_t(&z, false);
             let n = x.size()[0];
@@ -220,8 +233,9 @@ impl GroundTruth {
                 let zs = self.under.decode_raw_t(&u.reshape([kk * n, -1]), false);
                 let g = self.vaeac.generate(&zs);
                 let mu = g.mean.narrow(1, 0, self.x_dim());
-                let xs = x.unsqueeze(0).expand([kk, n, self.x_dim()], false).reshape([kk * n, -1]);
+                let xs = scored.unsqueeze(0).expand([kk, n, self.x_dim()], false).reshape([kk * n, -1]);
                 match g.sigma {
+                    None if bernoulli => bernoulli_log_lik(&xs, &mu),
                     None => self.x_blocks.gauss_cat_log_lik(&xs, &mu),
                     Some(s) => gaussian_log_lik(&xs, &mu, &s.narrow(1, 0, self.x_dim())),
                 }

@@ -1,8 +1,9 @@
 //! Spec §5.3: VAEAC (arbitrary-conditioning VAE, Ivanov et al. 2019, as the official code
 //! implements it) over the tabular block layout: recognition net q(z|x), prior net
 //! p_ψ(z | x_obs, mask), generator; per-feature "top masker"; inpainting. The generator
-//! scores rows with the gauss_cat likelihood or, for all-continuous tables (Wine's ground
-//! truth), a Gaussian with a learned variance.
+//! scores rows with the gauss_cat likelihood, for all-continuous tables (Wine's ground
+//! truth) a Gaussian with a learned variance, or for MNIST independent Bernoullis on every
+//! output (pixels and, in the ground truth, the 10 label dims).
 
 use crate::blocks::Blocks;
 use crate::vae::{Net, Posterior, VaeSpec};
@@ -23,6 +24,10 @@ pub enum VaeacLikelihood {
     /// 2D values, μ = first half, σ = softplus(second half) clamped ≥ [`MIN_SIGMA`]; the
     /// full Gaussian log density `−½((x − μ)/σ)² − log σ − ½ log 2π`. All-continuous blocks only.
     LearnedGaussian,
+    /// D logits, every dim (grey pixels and one-hot label dims alike) scored by
+    /// `−BCE-with-logits` (spec §5.5: the label as 10 independent Bernoullis); decoded
+    /// continuous dims are `sigmoid(logits)`, categorical blocks read their logits.
+    Bernoulli,
 }
 
 impl VaeacLikelihood {
@@ -30,10 +35,13 @@ impl VaeacLikelihood {
         match self {
             VaeacLikelihood::GaussCat => 0,
             VaeacLikelihood::LearnedGaussian => 1,
+            VaeacLikelihood::Bernoulli => 2,
         }
     }
     fn from_code(c: i64) -> Option<Self> {
-        [VaeacLikelihood::GaussCat, VaeacLikelihood::LearnedGaussian].into_iter().find(|l| l.code() == c)
+        [VaeacLikelihood::GaussCat, VaeacLikelihood::LearnedGaussian, VaeacLikelihood::Bernoulli]
+            .into_iter()
+            .find(|l| l.code() == c)
     }
 }
 
@@ -61,6 +69,16 @@ pub fn learned_gaussian_params(out: &Tensor) -> (Tensor, Tensor) {
     let last = out.dim() as i64 - 1;
     let d = out.size()[last as usize] / 2;
     (out.narrow(last, 0, d), out.narrow(last, d, d).softplus().clamp_min(MIN_SIGMA))
+}
+
+/// `Σ_d [x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d))]` over the last dim: `[…]`
+/// (x in [0, 1], not necessarily binary).
+pub fn bernoulli_log_lik(x: &Tensor, logits: &Tensor) -> Tensor {
+    -logits.binary_cross_entropy_with_logits::<Tensor>(x, None, None, tch::Reduction::None).sum_dim_intlist(
+        -1,
+        false,
+        Kind::Float,
+    )
 }
 
 /// `Σ_d log N(x_d; μ_d, σ_d²)` over the last dim, constants included: `[…]`.
@@ -102,7 +120,7 @@ impl Vaeac {
         let d = blocks.flat_dim();
         let k = spec.latent_dim;
         let out = match likelihood {
-            VaeacLikelihood::GaussCat => d,
+            VaeacLikelihood::GaussCat | VaeacLikelihood::Bernoulli => d,
             VaeacLikelihood::LearnedGaussian => 2 * d,
         };
         let recognition = Net::new(vs.root() / "recognition", d, 2 * k, &spec, false);
@@ -124,12 +142,13 @@ impl Vaeac {
                 let (mu, sigma) = learned_gaussian_params(out);
                 gaussian_log_lik(x, &mu, &sigma)
             }
+            VaeacLikelihood::Bernoulli => bernoulli_log_lik(x, out),
         }
     }
 
     fn split(&self, out: Tensor) -> Generated {
         match self.likelihood {
-            VaeacLikelihood::GaussCat => Generated { mean: out, sigma: None },
+            VaeacLikelihood::GaussCat | VaeacLikelihood::Bernoulli => Generated { mean: out, sigma: None },
             VaeacLikelihood::LearnedGaussian => {
                 let (mean, sigma) = learned_gaussian_params(&out);
                 Generated { mean, sigma: Some(sigma) }
@@ -181,8 +200,9 @@ impl Vaeac {
     }
 
     /// Inpainting (eval mode, no gradient): z = prior mean given the observed part,
-    /// generator output (the mean, with a learned variance) with hard one-hot categorical
-    /// blocks (`probs`: softmax instead); observed entries are kept.
+    /// generator output (the mean, with a learned variance; sigmoid probabilities of the
+    /// continuous dims, with a Bernoulli likelihood) with hard one-hot categorical blocks
+    /// (`probs`: softmax instead); observed entries are kept.
     pub fn inpaint(&self, x: &Tensor, mask: &Tensor, probs: bool) -> Result<Tensor> {
         if x.size() != mask.size() || x.dim() != 2 || x.size()[1] as usize != self.blocks.flat_dim() {
             return Err(ClueError::bad_input("inpaint", format!("x {:?} / mask {:?}", x.size(), mask.size())));
@@ -191,12 +211,27 @@ impl Vaeac {
             let p = self.prior_t(x, mask, false);
             let out = self.split(self.generator.forward_t(&p.mu, false)).mean;
             let filled = if probs { self.blocks.soft(&out) } else { self.blocks.hard(&out) };
+            let filled =
+                if self.likelihood == VaeacLikelihood::Bernoulli { self.sigmoid_continuous(&filled) } else { filled };
             x * (1.0 - mask) + filled * mask
         }))
     }
 }
 
 impl Vaeac {
+    /// `sigmoid` on the continuous (width-1) dims of `t [N, D]`, categorical blocks as they
+    /// are (one masked blend: 784 narrow/cat pairs per call would dominate inpainting).
+    fn sigmoid_continuous(&self, t: &Tensor) -> Tensor {
+        let flags: Vec<f32> = self
+            .blocks
+            .widths()
+            .iter()
+            .flat_map(|&w| std::iter::repeat(if w == 1 { 1.0 } else { 0.0 }).take(w))
+            .collect();
+        let cont = Tensor::from_slice(&flags).to_device(t.device()).to_kind(t.kind());
+        t.sigmoid() * &cont + t * (1.0 - &cont)
+    }
+
     /// `q(z | x)` of the recognition net.
     pub fn recognition_t(&self, x: &Tensor, train: bool) -> Posterior {
         posterior(&self.recognition.forward_t(x, train), self.spec.latent_dim as i64)
@@ -251,7 +286,7 @@ impl Vaeac {
         if in_file != self.likelihood {
             return Err(ClueError::checkpoint(
                 path,
-                format!("a {in_file:?} VAEAC in the file, {:?} here (fixed vs learned variance)", self.likelihood),
+                format!("a {in_file:?} VAEAC in the file, {:?} here (the likelihoods differ: fixed variance, learned variance or Bernoulli)", self.likelihood),
             ));
         }
         crate::vae::copy_checked(&mut self.vs, &file, path, &["likelihood"])

@@ -1,7 +1,8 @@
 //! E4 end to end through `xai_core::runner` on `artificial_compas_smoke.toml` (real COMPAS
 //! rows for the ground truth): the verdict, the files of spec §12, the log p contrast read
-//! back from `curves.csv`, a resume that reuses every finished cell, and config errors; and a
-//! tiny Wine run whose ground truth is the learned-variance VAEAC.
+//! back from `curves.csv`, a resume that reuses every finished cell, and config errors; a
+//! tiny Wine run whose ground truth is the learned-variance VAEAC; and a tiny E5 (MNIST) run
+//! whose ground truth is the Bernoulli VAEAC.
 
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -120,7 +121,8 @@ fn bad_artificial_configs_are_errors() {
         let err = format!("{:#}", go(tmp.path(), &["--set", set]).unwrap_err());
         assert!(err.contains(needle), "{set}: {err}");
     }
-    let err = format!("{:#}", go(tmp.path(), &["--set", "data.dataset=\"mnist\""]).unwrap_err());
+    // MNIST-479 is a real-data experiment only (E5 runs on the ten-digit MNIST).
+    let err = format!("{:#}", go(tmp.path(), &["--set", "data.dataset=\"mnist479\""]).unwrap_err());
     assert!(err.contains("data.dataset"), "{err}");
 }
 
@@ -217,4 +219,82 @@ fn tiny_wine_run_uses_the_learned_variance_ground_truth() {
     assert!(u.iter().filter(|&&v| v < 1.0).count() > 50, "{u:?}");
     let results = std::fs::read_to_string(done.folder.join("results.json")).unwrap();
     assert!(results.contains("Wine's ground truth learns its variance"), "{results}");
+}
+
+#[test]
+fn tiny_mnist_run_leaves_its_files_and_falls_back_to_the_quantile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/clue/artificial_mnist_smoke.toml"));
+    let mut args = vec!["--config".to_string(), cfg.to_str().unwrap().to_string()];
+    for s in [
+        "data.train_subset=600",
+        "artificial.gt_epochs=2",
+        "artificial.under_epochs=2",
+        "artificial.n_train=400",
+        "artificial.n_test=100",
+        "artificial.gt_target_samples=5",
+        "artificial.is_samples=10",
+        "artificial.max_rows=8",
+        // No BNN aleatoric entropy reaches 10 nats: the configured 0.8 quantile takes over.
+        "artificial.tau_aleatoric=10.0",
+        "artificial.clue_lambdas={ min = 0.01, max = 1.0, n = 2 }",
+        "artificial.ufido_l1={ min = 0.01, max = 1.0, n = 2 }",
+        "artificial.sensitivity_steps={ min = 0.1, max = 200.0, n = 2 }",
+        "artificial.ufido_iterations=2",
+        "artificial.max_steps_aleatoric=5",
+        "artificial.max_steps_epistemic=5",
+        "bnn.epochs=6",
+        "bnn.burn_in=2",
+        "bnn.sample_every=1",
+        "vae.epochs=2",
+        "checks.max_clue_logp_gap=1e9",
+        "checks.min_sensitivity_logp_drop=-1e9",
+        "checks.knee_below_sensitivity=[]",
+    ] {
+        args.extend(["--set".to_string(), s.to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let done = go(tmp.path(), &refs).unwrap();
+    assert!(done.passed, "{}", done.verdict);
+    for f in [
+        "curves.csv",
+        "knee_table1.csv",
+        "knee_table2.csv",
+        "baselines.csv",
+        "test_uncertainty.csv",
+        "figures/curve_aleatoric_logpx.png",
+        "figures/curve_epistemic_dx.png",
+        "checkpoints/ufido_vaeac.safetensors",
+    ] {
+        assert!(done.folder.join(f).is_file(), "missing {f}");
+    }
+    // Both VAEACs are Bernoulli (tag 2): the ground truth over 784 + 10 outputs, U-FIDO's over 784.
+    for (f, d) in [("gt_vaeac", 794), ("ufido_vaeac", 784)] {
+        let file: std::collections::HashMap<String, tch::Tensor> =
+            xai_core::checkpoint::load_tensors(&done.folder.join(format!("checkpoints/{f}.safetensors")))
+                .unwrap()
+                .into_iter()
+                .collect();
+        assert_eq!(file["likelihood"].int64_value(&[0]), 2, "{f}");
+        assert_eq!(file["generator.block.4.bias"].size(), vec![d], "{f}");
+    }
+    // Artificial digits are grey levels in [0, 1], labels 0..10.
+    let data: std::collections::HashMap<String, tch::Tensor> =
+        xai_core::checkpoint::load_tensors(&done.folder.join("checkpoints/artificial_data.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let x = &data["train_x"];
+    assert_eq!(x.size(), vec![400, 784]);
+    assert!(x.min().double_value(&[]) >= 0.0 && x.max().double_value(&[]) <= 1.0);
+    assert!(data["train_y"].max().int64_value(&[]) < 10 && data["train_y"].min().int64_value(&[]) >= 0);
+    // The aleatoric τ fell back to the 0.8 quantile of the test set's BNN aleatoric entropy.
+    let tau = column(&done.folder.join("baselines.csv"), "tau");
+    let mut a = column(&done.folder.join("test_uncertainty.csv"), "bnn_aleatoric");
+    a.sort_by(f64::total_cmp);
+    assert!((tau[0] - a[80]).abs() < 1e-9, "τ {} vs quantile {}", tau[0], a[80]);
+    let base = std::fs::read_to_string(done.folder.join("baselines.csv")).unwrap();
+    assert!(base.lines().nth(1).unwrap().contains("true"), "{base}");
+    let results = std::fs::read_to_string(done.folder.join("results.json")).unwrap();
+    assert!(results.contains("E5") || results.contains("MNIST (E5)"), "{results}");
 }

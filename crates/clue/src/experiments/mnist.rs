@@ -17,8 +17,8 @@ use tch::{Kind, Tensor};
 use xai_core::report::{Check, Row};
 use xai_core::runner::{Outcome, Session};
 
-const MNIST_MEAN: f64 = 0.1307;
-const MNIST_STD: f64 = 0.3081;
+pub(super) const MNIST_MEAN: f64 = 0.1307;
+pub(super) const MNIST_STD: f64 = 0.3081;
 
 /// `(w_H, w_A, w_E)` of an objective name.
 fn weights(objective: &str) -> (f64, f64, f64) {

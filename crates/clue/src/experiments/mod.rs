@@ -4,6 +4,7 @@
 pub mod ablation;
 pub mod ablation_init;
 pub mod artificial;
+mod artificial_mnist;
 pub mod artificial_report;
 mod config_artificial;
 mod config_models;
@@ -34,8 +35,9 @@ pub enum Experiment {
     /// E3: modified MNIST-479 (digits 4, 7, 9 with writing-style holes cut out of train),
     /// CLUEs for the most epistemically uncertain test digits.
     Mnist479,
-    /// E4: the computational evaluation framework (§8) on artificial data from a
-    /// ground-truth VAEAC fitted to a real table; CLUE vs U-FIDO vs Sensitivity.
+    /// E4 / E5: the computational evaluation framework (§8) on artificial data from a
+    /// ground-truth VAEAC fitted to a real table (E4) or to MNIST (E5, `dataset = "mnist"`);
+    /// CLUE vs U-FIDO vs Sensitivity.
     Artificial,
     /// E7 / E8: the explainer VAE's latent dimension or depth swept, CLUE at the headline λ_x;
     /// E9 (`kind = "init"`): CLUE's initialisation swept, input-space CLUE beside.
@@ -235,9 +237,9 @@ impl ExperimentConfig for Config {
 
     fn validate(&self) -> Result<()> {
         if self.run.experiment == Experiment::Artificial {
-            if !["lsat", "compas", "wine", "credit"].contains(&self.data.dataset.as_str()) {
+            if !["lsat", "compas", "wine", "credit", "mnist"].contains(&self.data.dataset.as_str()) {
                 bail!(
-                    "data.dataset: the artificial framework runs on lsat, compas, wine or credit, not `{}`",
+                    "data.dataset: the artificial framework runs on lsat, compas, wine, credit or mnist, not `{}`",
                     self.data.dataset
                 );
             }
@@ -254,7 +256,9 @@ impl ExperimentConfig for Config {
             Experiment::Mnist479 => Some("mnist479"),
             _ => None,
         };
-        let dataset_digits = ["mnist", "mnist479"].contains(&self.data.dataset.as_str());
+        // E5 is the artificial framework on MNIST: its own experiment, not a digit pipeline.
+        let artificial_mnist = self.run.experiment == Experiment::Artificial && self.data.dataset == "mnist";
+        let dataset_digits = ["mnist", "mnist479"].contains(&self.data.dataset.as_str()) && !artificial_mnist;
         if digits.is_some_and(|d| d != self.data.dataset) || (digits.is_none() && dataset_digits) {
             bail!("data.dataset: experiment `{}` cannot run on `{}`", self.run.experiment.name(), self.data.dataset);
         }
