@@ -164,6 +164,17 @@ fn projected_sensitivity_steps_are_valid_rows() {
     assert!(rows.iter().filter(|r| r.0 == "clue").all(|r| r.2 == 1.0), "CLUE decodes valid rows");
 }
 
+/// A run of `configs/clue/<config>.toml` with `overrides` (`key=value`) in `runs`.
+fn go_config(runs: &Path, config: &str, overrides: &[&str]) -> Finished {
+    let cfg = PathBuf::from(format!("{}/../../configs/clue/{config}.toml", env!("CARGO_MANIFEST_DIR")));
+    let mut args = vec!["--config".to_string(), cfg.to_str().unwrap().to_string()];
+    for s in overrides {
+        args.extend(["--set".to_string(), s.to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    go(runs, &refs).unwrap()
+}
+
 /// Column `name` of a CSV file as numbers.
 fn column(path: &Path, name: &str) -> Vec<f64> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -175,34 +186,32 @@ fn column(path: &Path, name: &str) -> Vec<f64> {
 #[test]
 fn tiny_wine_run_uses_the_learned_variance_ground_truth() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/clue/artificial_wine_smoke.toml"));
-    let mut args = vec!["--config".to_string(), cfg.to_str().unwrap().to_string()];
-    for s in [
-        "artificial.gt_epochs=20",
-        "artificial.under_epochs=10",
-        "artificial.n_train=400",
-        "artificial.n_test=100",
-        "artificial.gt_target_samples=5",
-        "artificial.is_samples=10",
-        "artificial.max_rows=10",
-        "artificial.clue_lambdas={ min = 0.01, max = 1.0, n = 2 }",
-        "artificial.ufido_l1={ min = 0.01, max = 1.0, n = 2 }",
-        "artificial.sensitivity_steps={ min = 0.1, max = 200.0, n = 2 }",
-        "artificial.ufido_iterations=3",
-        "artificial.max_steps_aleatoric=10",
-        "artificial.max_steps_epistemic=10",
-        "bnn.epochs=20",
-        "bnn.burn_in=5",
-        "bnn.sample_every=2",
-        "vae.epochs=5",
-        "checks.max_clue_logp_gap=1e9",
-        "checks.min_sensitivity_logp_drop=-1e9",
-        "checks.knee_below_sensitivity=[]",
-    ] {
-        args.extend(["--set".to_string(), s.to_string()]);
-    }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let done = go(tmp.path(), &refs).unwrap();
+    let done = go_config(
+        tmp.path(),
+        "artificial_wine_smoke",
+        &[
+            "artificial.gt_epochs=20",
+            "artificial.under_epochs=10",
+            "artificial.n_train=400",
+            "artificial.n_test=100",
+            "artificial.gt_target_samples=5",
+            "artificial.is_samples=10",
+            "artificial.max_rows=10",
+            "artificial.clue_lambdas={ min = 0.01, max = 1.0, n = 2 }",
+            "artificial.ufido_l1={ min = 0.01, max = 1.0, n = 2 }",
+            "artificial.sensitivity_steps={ min = 0.1, max = 200.0, n = 2 }",
+            "artificial.ufido_iterations=3",
+            "artificial.max_steps_aleatoric=10",
+            "artificial.max_steps_epistemic=10",
+            "bnn.epochs=20",
+            "bnn.burn_in=5",
+            "bnn.sample_every=2",
+            "vae.epochs=5",
+            "checks.max_clue_logp_gap=1e9",
+            "checks.min_sensitivity_logp_drop=-1e9",
+            "checks.knee_below_sensitivity=[]",
+        ],
+    );
     assert!(done.passed, "{}", done.verdict);
     // The saved ground truth is the learned-variance VAEAC: its generator emits 2 × 12 values.
     let file: std::collections::HashMap<String, tch::Tensor> =
@@ -224,37 +233,35 @@ fn tiny_wine_run_uses_the_learned_variance_ground_truth() {
 #[test]
 fn tiny_mnist_run_leaves_its_files_and_falls_back_to_the_quantile() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/clue/artificial_mnist_smoke.toml"));
-    let mut args = vec!["--config".to_string(), cfg.to_str().unwrap().to_string()];
-    for s in [
-        "data.train_subset=600",
-        "artificial.gt_epochs=2",
-        "artificial.under_epochs=2",
-        "artificial.n_train=400",
-        "artificial.n_test=100",
-        "artificial.gt_target_samples=5",
-        "artificial.is_samples=10",
-        "artificial.max_rows=8",
-        // No BNN aleatoric entropy reaches 10 nats: the configured 0.8 quantile takes over.
-        "artificial.tau_aleatoric=10.0",
-        "artificial.clue_lambdas={ min = 0.01, max = 1.0, n = 2 }",
-        "artificial.ufido_l1={ min = 0.01, max = 1.0, n = 2 }",
-        "artificial.sensitivity_steps={ min = 0.1, max = 200.0, n = 2 }",
-        "artificial.ufido_iterations=2",
-        "artificial.max_steps_aleatoric=5",
-        "artificial.max_steps_epistemic=5",
-        "bnn.epochs=6",
-        "bnn.burn_in=2",
-        "bnn.sample_every=1",
-        "vae.epochs=2",
-        "checks.max_clue_logp_gap=1e9",
-        "checks.min_sensitivity_logp_drop=-1e9",
-        "checks.knee_below_sensitivity=[]",
-    ] {
-        args.extend(["--set".to_string(), s.to_string()]);
-    }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let done = go(tmp.path(), &refs).unwrap();
+    let done = go_config(
+        tmp.path(),
+        "artificial_mnist_smoke",
+        &[
+            "data.train_subset=600",
+            "artificial.gt_epochs=2",
+            "artificial.under_epochs=2",
+            "artificial.n_train=400",
+            "artificial.n_test=100",
+            "artificial.gt_target_samples=5",
+            "artificial.is_samples=10",
+            "artificial.max_rows=8",
+            // No BNN aleatoric entropy reaches 10 nats: the configured 0.8 quantile takes over.
+            "artificial.tau_aleatoric=10.0",
+            "artificial.clue_lambdas={ min = 0.01, max = 1.0, n = 2 }",
+            "artificial.ufido_l1={ min = 0.01, max = 1.0, n = 2 }",
+            "artificial.sensitivity_steps={ min = 0.1, max = 200.0, n = 2 }",
+            "artificial.ufido_iterations=2",
+            "artificial.max_steps_aleatoric=5",
+            "artificial.max_steps_epistemic=5",
+            "bnn.epochs=6",
+            "bnn.burn_in=2",
+            "bnn.sample_every=1",
+            "vae.epochs=2",
+            "checks.max_clue_logp_gap=1e9",
+            "checks.min_sensitivity_logp_drop=-1e9",
+            "checks.knee_below_sensitivity=[]",
+        ],
+    );
     assert!(done.passed, "{}", done.verdict);
     for f in [
         "curves.csv",

@@ -262,7 +262,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     let inpainter = if mnist {
         art_mnist::inpainter(session, &train_x)?
     } else {
-        super::real::fit_or_load_inpainter(session, &blocks, &ds, &train_x)?
+        super::real::fit_or_load_inpainter(session, &blocks, &ds, crate::vaeac::VaeacLikelihood::GaussCat, &train_x)?
     };
     stage("explainer_models", t);
     session.run.write_csv("gen_metrics.csv", std::slice::from_ref(&gen))?;

@@ -3,13 +3,13 @@
 //! a Bernoulli likelihood (spec §5.2) instead of gauss_cat. Everything else is E4's runner.
 
 use super::digits::{train_digit_vae, DigitVae, TrainedVae};
-use super::real::{split_valid, subsample};
+use super::real::subsample;
 use super::Config;
 use crate::blocks::Blocks;
 use crate::vae::TabularVae;
 use crate::vae_train::VaeFit;
 use crate::vaeac::{Vaeac, VaeacLikelihood};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use tch::Tensor;
 use xai_core::runner::Session;
 
@@ -36,24 +36,7 @@ pub(super) fn explainer_vae(
 }
 
 /// U-FIDO's label-free inpainter: a Bernoulli VAEAC over the 784 pixels (sigmoid grey levels
-/// fill the dropped pixels), fitted like E4's gauss_cat one and kept as
-/// `checkpoints/ufido_vaeac.safetensors` for resume. Returned frozen.
+/// fill the dropped pixels), fitted and kept for resume as E1 / E4's gauss_cat one.
 pub(super) fn inpainter(session: &Session<'_, Config>, train_x: &Tensor) -> Result<Vaeac> {
-    let cfg = session.config;
-    let blocks = Blocks::continuous(784)?;
-    let mut vaeac = Vaeac::with_likelihood(blocks, cfg.vae.spec("mnist"), VaeacLikelihood::Bernoulli, session.device)?;
-    let ck_dir = session.run.checkpoints_dir();
-    let path = ck_dir.join("ufido_vaeac.safetensors");
-    if session.resumed && path.is_file() {
-        log::info!("U-FIDO: VAEAC inpainter of the interrupted run kept ({})", path.display());
-        vaeac.load(&path)?;
-    } else {
-        let (xt, xv) = split_valid(train_x, cfg.data.valid_fraction);
-        log::info!("U-FIDO: fitting its Bernoulli VAEAC inpainter");
-        vaeac.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
-        std::fs::create_dir_all(&ck_dir).context("creating checkpoints/")?;
-        vaeac.save(&path)?;
-    }
-    vaeac.vs.freeze();
-    Ok(vaeac)
+    super::real::fit_or_load_inpainter(session, &Blocks::continuous(784)?, "mnist", VaeacLikelihood::Bernoulli, train_x)
 }

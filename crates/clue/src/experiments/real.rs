@@ -12,6 +12,7 @@ use crate::bnn_train::{BnnTrainer, EpochLog};
 use crate::clue::{Clue, ClueOutput, InputSpace, UncertaintyModel};
 use crate::vae::TabularVae;
 use crate::vae_train::{fit_resumable, FitCheckpoint, VaeFit};
+use crate::vaeac::VaeacLikelihood;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::time::Instant;
@@ -202,17 +203,20 @@ pub(super) fn train_vae(
     Ok((vae, Some(f)))
 }
 
-/// U-FIDO's label-free VAEAC inpainter, fitted on `train_x` (a random validation split picks
-/// its epoch) and kept as `checkpoints/ufido_vaeac.safetensors`; a resumed run that has that
-/// file loads it instead (a paper-scale fit is hundreds of epochs). Returned frozen.
+/// U-FIDO's label-free VAEAC inpainter (scoring rows with `likelihood`), fitted on `train_x`
+/// (a random validation split picks its epoch) and kept as
+/// `checkpoints/ufido_vaeac.safetensors`; a resumed run that has that file loads it instead
+/// (a paper-scale fit is hundreds of epochs). Returned frozen.
 pub(super) fn fit_or_load_inpainter(
     session: &Session<'_, Config>,
     blocks: &Blocks,
     dataset: &str,
+    likelihood: crate::vaeac::VaeacLikelihood,
     train_x: &Tensor,
 ) -> Result<crate::vaeac::Vaeac> {
     let cfg = session.config;
-    let mut vaeac = crate::vaeac::Vaeac::new(blocks.clone(), cfg.vae.spec(dataset), session.device)?;
+    let mut vaeac =
+        crate::vaeac::Vaeac::with_likelihood(blocks.clone(), cfg.vae.spec(dataset), likelihood, session.device)?;
     let ck_dir = session.run.checkpoints_dir();
     let path = ck_dir.join("ufido_vaeac.safetensors");
     if session.resumed && path.is_file() {
@@ -220,7 +224,7 @@ pub(super) fn fit_or_load_inpainter(
         vaeac.load(&path)?;
     } else {
         let (xt, xv) = split_valid(train_x, cfg.data.valid_fraction);
-        log::info!("U-FIDO: fitting its VAEAC inpainter");
+        log::info!("U-FIDO: fitting its VAEAC inpainter ({likelihood:?})");
         vaeac.fit_validated(&xt, &xv, &cfg.vae.train_params())?;
         std::fs::create_dir_all(&ck_dir).context("creating checkpoints/")?;
         vaeac.save(&path)?;
@@ -421,7 +425,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     }
     if !cfg.clue.ufido_l1.is_empty() {
         xai_core::device::seed_everything(seed + 200);
-        let vaeac = fit_or_load_inpainter(session, &blocks, &cfg.data.dataset, &train_x)?;
+        let vaeac = fit_or_load_inpainter(session, &blocks, &cfg.data.dataset, VaeacLikelihood::GaussCat, &train_x)?;
         // U-FIDO's concrete noise comes from the global generator: drawn from the same state
         // whether the inpainter was just fitted or loaded by a resumed run.
         xai_core::device::seed_everything(seed + 201);
