@@ -194,6 +194,36 @@ fn save_state(ck: &FitCheckpoint, vs: &VarStore, opt: &impl Optimizer, st: &FitS
     Ok(xai_core::checkpoint::save_tensors(&named, &ck.path)?)
 }
 
+/// The best epoch, its validation ELBO and the history recorded in a state file written by
+/// [`fit_resumable`] (the last save: the finished fit, or an interrupted one's last
+/// checkpoint); `None` when there is no such file.
+pub fn saved_fit(path: &std::path::Path) -> Result<Option<VaeFit>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let file: HashMap<String, Tensor> = xai_core::checkpoint::load_tensors(path)?.into_iter().collect();
+    let bad = |what: String| ClueError::bad_input(format!("VAE checkpoint {}", path.display()), what);
+    let (meta, history) = read_progress(&file).map_err(bad)?;
+    Ok(Some(VaeFit { best_epoch: meta[1] as usize, best_val_elbo: meta[2], history }))
+}
+
+/// `fit.meta` (next epoch, best epoch, best value) and `fit.history` of a state file.
+fn read_progress(file: &HashMap<String, Tensor>) -> std::result::Result<([f64; 3], Vec<VaeEpoch>), String> {
+    let entry = |name: &str| file.get(name).ok_or_else(|| format!("{name} is missing"));
+    let meta = Vec::<f64>::try_from(entry("fit.meta")?.to_kind(Kind::Double)).map_err(|e| format!("fit.meta: {e}"))?;
+    let meta: [f64; 3] = meta[..].try_into().map_err(|_| "fit.meta must hold 3 numbers".to_string())?;
+    let hist = entry("fit.history")?.to_kind(Kind::Double);
+    let flat = Vec::<f64>::try_from(hist.flatten(0, -1)).map_err(|e| format!("fit.history: {e}"))?;
+    let history = flat
+        .chunks_exact(3)
+        .map(|r| VaeEpoch { epoch: r[0] as usize, train_loss: r[1], val_elbo: r[2] })
+        .collect::<Vec<_>>();
+    if history.len() != meta[0] as usize {
+        return Err(format!("{} history rows for {} epochs", history.len(), meta[0]));
+    }
+    Ok((meta, history))
+}
+
 fn load_state(ck: &FitCheckpoint, vs: &mut VarStore, opt: &mut impl Optimizer, rows: &Tensor) -> Result<FitState> {
     let file: HashMap<String, Tensor> = xai_core::checkpoint::load_tensors(&ck.path)?.into_iter().collect();
     let bad = |what: String| ClueError::bad_input(format!("VAE checkpoint {}", ck.path.display()), what);
@@ -202,17 +232,7 @@ fn load_state(ck: &FitCheckpoint, vs: &mut VarStore, opt: &mut impl Optimizer, r
     if saved_rows.size() != rows.size() || !saved_rows.allclose(rows, 1e-9, 1e-6, false) {
         return Err(bad("it was made on other training / validation rows; start a new run folder".into()));
     }
-    let meta =
-        Vec::<f64>::try_from(entry("fit.meta")?.to_kind(Kind::Double)).map_err(|e| bad(format!("fit.meta: {e}")))?;
-    let [next_epoch, best_epoch, best_val] = meta[..] else {
-        return Err(bad("fit.meta must hold 3 numbers".into()));
-    };
-    let hist = entry("fit.history")?.to_kind(Kind::Double);
-    let flat = Vec::<f64>::try_from(hist.flatten(0, -1)).map_err(|e| bad(format!("fit.history: {e}")))?;
-    let history = flat
-        .chunks_exact(3)
-        .map(|r| VaeEpoch { epoch: r[0] as usize, train_loss: r[1], val_elbo: r[2] })
-        .collect::<Vec<_>>();
+    let ([next_epoch, best_epoch, best_val], history) = read_progress(&file).map_err(bad)?;
     let mut best = xai_core::checkpoint::snapshot(vs);
     for (name, t) in best.iter_mut() {
         let src = entry(&format!("fit.best.{name}"))?;
@@ -228,9 +248,6 @@ fn load_state(ck: &FitCheckpoint, vs: &mut VarStore, opt: &mut impl Optimizer, r
         .collect();
     xai_core::checkpoint::copy_checked(vs, &file, &ck.path, |k| k.starts_with("fit."))?;
     opt.load_state("fit.opt", &opt_state)?;
-    if history.len() != next_epoch as usize {
-        return Err(bad(format!("{} history rows for {next_epoch} epochs", history.len())));
-    }
     Ok(FitState { next_epoch: next_epoch as usize, best_epoch: best_epoch as usize, best_val, best, history })
 }
 
@@ -290,6 +307,10 @@ pub fn fit_resumable<V: TrainableVae + ?Sized>(
         }
     }
     bar.finish();
+    // The finished state too, so that a run resumed after the fit can report it (`saved_fit`).
+    if let Some(c) = ck.filter(|c| c.every > 0 && st.next_epoch % c.every != 0) {
+        save_state(c, vae.var_store(), &opt, &st, &rows)?;
+    }
     xai_core::checkpoint::restore(vae.var_store_mut(), &st.best)?;
     let f = VaeFit { best_epoch: st.best_epoch, best_val_elbo: st.best_val, history: st.history };
     log_fit("VAE", &f);

@@ -126,6 +126,7 @@ fn tiny_lsat_run_writes_its_files_and_resumes() {
     // Resume: the saved samples, VAE and U-FIDO inpainter are reused, the same tables come
     // out (U-FIDO's rows included: its noise is drawn from the same generator state).
     let bnn_a = std::fs::read_to_string(done.folder.join("bnn_metrics.csv")).unwrap();
+    let gen_a = std::fs::read_to_string(done.folder.join("gen_metrics.csv")).unwrap();
     let inpainter = done.folder.join("checkpoints/ufido_vaeac.safetensors");
     let written = std::fs::metadata(&inpainter).unwrap().modified().unwrap();
     let mut again = vec!["--resume".to_string(), done.folder.to_str().unwrap().to_string()];
@@ -133,6 +134,9 @@ fn tiny_lsat_run_writes_its_files_and_resumes() {
     let refs: Vec<&str> = again.iter().map(String::as_str).collect();
     let resumed = go(tmp.path(), &refs).unwrap();
     assert_eq!(resumed.folder, done.folder);
+    // The loaded VAE's fit (best epoch, validation ELBO) is read back from its saved state.
+    assert!(resumed.passed, "{}", resumed.verdict);
+    assert_eq!(gen_a, std::fs::read_to_string(resumed.folder.join("gen_metrics.csv")).unwrap());
     assert_eq!(bnn_a, std::fs::read_to_string(resumed.folder.join("bnn_metrics.csv")).unwrap());
     assert_eq!(std::fs::metadata(&inpainter).unwrap().modified().unwrap(), written, "inpainter fitted again");
     assert!(sweep.contains("ufido"), "{sweep}");

@@ -171,10 +171,11 @@ pub(super) fn train_vae(
     let mut vae = TabularVae::new(blocks.clone(), cfg.vae.spec(&cfg.data.dataset), session.device)?;
     let ck_dir = session.run.checkpoints_dir();
     let path = ck_dir.join("vae.safetensors");
+    let fit_path = ck_dir.join("vae_fit.safetensors");
     if session.resumed && path.is_file() {
         vae.load(&path)?;
         vae.freeze();
-        return Ok((vae, None));
+        return Ok((vae, crate::vae_train::saved_fit(&fit_path)?));
     }
     std::fs::create_dir_all(&ck_dir).context("creating checkpoints/")?;
     // The validation rows are part of an interrupted fit's state: kept beside it.
@@ -192,11 +193,7 @@ pub(super) fn train_vae(
         }
     };
     let (xt, xv) = split_valid_by(data_x, cfg.data.valid_fraction, &perm);
-    let ck = FitCheckpoint {
-        path: ck_dir.join("vae_fit.safetensors"),
-        every: cfg.vae.checkpoint_every,
-        resume: session.resumed,
-    };
+    let ck = FitCheckpoint { path: fit_path, every: cfg.vae.checkpoint_every, resume: session.resumed };
     let f = fit_resumable(&mut vae, &xt, &xv, &cfg.vae.train_params(), Some(&ck))?;
     vae.save(&path)?;
     vae.freeze();
