@@ -146,7 +146,9 @@ pub fn sweep_figure(dir: &Path, dataset: &str, sweep: &[SweepRow]) -> Result<()>
         let series = METHODS
             .iter()
             .filter_map(|&method| {
-                let pts: Vec<&SweepRow> = sweep.iter().filter(|r| r.method == method).collect();
+                // The headline λ_x leads the grid; a line drawn in run order would zigzag.
+                let mut pts: Vec<&SweepRow> = sweep.iter().filter(|r| r.method == method).collect();
+                pts.sort_by(|a, b| a.hyper.total_cmp(&b.hyper));
                 (!pts.is_empty()).then(|| Series {
                     name: method.into(),
                     x: pts.iter().map(|r| r.hyper).collect(),
