@@ -411,7 +411,7 @@ pub fn run(session: &mut Session<'_, Config>) -> Result<Outcome> {
     let (t1, t2) = rep::knee_tables(&curves)?;
     session.run.write_csv("knee_table1.csv", &t1)?;
     session.run.write_csv("knee_table2.csv", &t2)?;
-    rep::curve_figures(&session.run.figures_dir(), &ds, &curves, &baselines)?;
+    rep::curve_figures(&session.run.figures_dir(), &ds, classification, &curves, &baselines)?;
     stages.push(("total".into(), t0.elapsed().as_secs_f64()));
     for (name, v) in &stages {
         log::info!("stage {name}: {v:.1} s");

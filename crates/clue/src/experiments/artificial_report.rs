@@ -151,12 +151,22 @@ pub fn knee_tables(curves: &[CurveRow]) -> Result<(Vec<KneeRow>, Vec<KneeRow>)> 
 /// −mean log p_gt (further right = further off the data), with the originals as a vertical
 /// line; the log p figure has a second panel without Sensitivity so that CLUE and U-FIDO's
 /// range is readable beside Sensitivity's collapse.
-pub fn curve_figures(dir: &Path, dataset: &str, curves: &[CurveRow], baselines: &[BaselineRow]) -> Result<()> {
+pub fn curve_figures(
+    dir: &Path,
+    dataset: &str,
+    classification: bool,
+    curves: &[CurveRow],
+    baselines: &[BaselineRow],
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     for (_, unc) in groups(curves) {
         let rows: Vec<&CurveRow> = curves.iter().filter(|r| r.unc_type == unc).collect();
-        let y_label =
-            if unc == "aleatoric" { "benefit: mean ΔH_gt" } else { "benefit: Δ error vs ground-truth label" };
+        let y_label = match (unc == "aleatoric", classification) {
+            (true, true) => "benefit: mean ΔH_gt",
+            (true, false) => "benefit: mean Δσ_gt",
+            (false, true) => "benefit: Δ error vs ground-truth label",
+            (false, false) => "benefit: Δ RMS to E_gt[y|x]",
+        };
         let series = |x: &dyn Fn(&CurveRow) -> f64, methods: &[&str]| -> Vec<Series> {
             methods
                 .iter()
